@@ -46,19 +46,27 @@ export function eulerToMatrix(angles: EulerZYZ): Matrix3 {
   return multiply(multiply(rotationZ(angles.alpha), rotationY(angles.beta)), rotationZ(angles.gamma));
 }
 
-/** Inverse of eulerToMatrix, with alpha, gamma in [0, 2pi). At beta = 0 or pi, gamma is set to 0. */
+/**
+ * Inverse of eulerToMatrix, with alpha, gamma in [0, 2pi). beta comes from atan2 rather than
+ * acos(R33), which would lose half the digits near the poles. At beta = 0 or pi only alpha + gamma
+ * (or alpha - gamma) is defined; gamma is then set to 0.
+ */
 export function matrixToEuler(r: Matrix3): EulerZYZ {
-  const beta = Math.acos(Math.max(-1, Math.min(1, r[8])));
+  const sinBeta = Math.hypot(r[2], r[5]);
+  const beta = Math.atan2(sinBeta, r[8]);
   const wrap = (angle: number): number => {
     const twoPi = 2 * Math.PI;
     const a = angle % twoPi;
     return a < 0 ? a + twoPi : a;
   };
-  if (Math.abs(Math.sin(beta)) < 1e-12) {
-    // Gimbal lock: only alpha + gamma (beta = 0) or alpha - gamma (beta = pi) is defined.
+
+  if (sinBeta < 1e-12) {
+    // Gimbal lock: the upper-left 2x2 block is a rotation by alpha + gamma (beta = 0) or
+    // minus a rotation by alpha - gamma (beta = pi).
     const alpha = r[8] > 0 ? Math.atan2(r[3], r[0]) : Math.atan2(-r[3], -r[0]);
     return { alpha: wrap(alpha), beta, gamma: 0 };
   }
+
   const alpha = Math.atan2(r[5], r[2]);
   const gamma = Math.atan2(r[7], -r[6]);
   return { alpha: wrap(alpha), beta, gamma: wrap(gamma) };

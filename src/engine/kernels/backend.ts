@@ -22,4 +22,17 @@ export interface KernelBackend {
     b: Float32Array, bOffset: number, ldb: number,
     beta: number, c: Float32Array, cOffset: number, ldc: number,
   ): void;
+
+  /**
+   * Optional: for t = 0..batch-1, C_t = alpha op(A_t) op(B_t) + beta C_t, where operand X_t
+   * starts at xOffset + t strideX. Same conventions as `gemm`. Callers fall back to a loop of
+   * `gemm` when a backend lacks it (see engine/ops/extensions.ts).
+   */
+  gemmStridedBatched?(
+    batch: number, transA: boolean, transB: boolean, m: number, n: number, k: number,
+    alpha: number,
+    a: Float32Array, aOffset: number, lda: number, strideA: number,
+    b: Float32Array, bOffset: number, ldb: number, strideB: number,
+    beta: number, c: Float32Array, cOffset: number, ldc: number, strideC: number,
+  ): void;
 }

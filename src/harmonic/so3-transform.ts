@@ -1,0 +1,425 @@
+import type { FloatArray } from '../engine/kernels/index.js';
+import { checkBandwidths, checkLength, checkSpectrum } from './checks.js';
+import {
+  allocateLike, so3CoefficientCount, so3CoefficientIndex, zeroSpectrum,
+} from './indexing.js';
+import type { Spectrum } from './indexing.js';
+import { foldBlocks, unfoldBlocks } from './fold.js';
+import {
+  batchedGemm, dftMatrices, product as matmul, ringWeights, signalsPerChunk, so3Blocks,
+  so3PairCount, so3PairPosition, workspace,
+} from './tables.js';
+
+export type { Spectrum } from './indexing.js';
+
+/**
+ * Fourier transforms on SO(3) on the SOFT grid (transforms.md 2.2-2.3), batched over S real
+ * signals, with their hand-written adjoints (2.7). With D^l_mn = e^{i m alpha} d^l_mn e^{i n gamma}
+ * and q_j the Haar quadrature weights (total mass 1):
+ *
+ *   forward:  F^l_mn = sum_j q_j d^l_mn(beta_j) sum_{k,p} F(alpha_k, beta_j, gamma_p)
+ *                      e^{-i m alpha_k} e^{-i n gamma_p}
+ *   inverse:  F(alpha, beta, gamma) = Re sum_{l<L} (2l+1) sum_{m,n} F^l_mn
+ *                                     D^l_mn(alpha, beta, gamma)
+ *
+ * Layouts: grids are signal-major [S][2b][2b][2b] = [s][beta_j][alpha_k][gamma_p]; spectra are
+ * coefficient-major, re/im[so3CoefficientIndex(l, m, n) S + s]. Float64Array in gives float64
+ * tables and loops; Float32Array in gives float32 tables and products on the active backend.
+ *
+ * Steps of the analysis: the samples are folded in alpha and gamma (x_i +- x_{2b-i}, fold.ts),
+ * which halves the DFT products; a real DFT over gamma (orders n >= 0 only: the grid side is
+ * real, and F^l_{-m,-n} = (-1)^{m-n} conj(F^l_mn) gives the rest); cos and sin sums over alpha
+ * for |m|, combined into +m and -m; then per pair (m, n) one product over beta with the table
+ * block d^l_mn(beta_j). The synthesis runs the same steps backwards. Every product goes through
+ * `gemm`, so float32 runs on the active kernel backend.
+ */
+
+/**
+ * Analysis of S real grids [S][2bIn][2bIn][2bIn] onto degrees l < L (L <= bIn) with the Haar
+ * quadrature; F^0_00 is the integral over SO(3) (mass 1). Returns the spectrum [lmn][S].
+ */
+export function so3Forward<T extends FloatArray>(
+  x: T, S: number, bIn: number, L: number,
+): Spectrum<T> {
+  checkBandwidths('so3Forward', S, bIn, L);
+  checkLength('so3Forward', 'grid', x, S * (2 * bIn) ** 3);
+  return so3Analysis(x, S, bIn, L, ringWeights('so3', bIn), false);
+}
+
+/**
+ * Synthesis of S spectra [lmn][S] (degrees l < L) on the grid of bandwidth bOut >= L: the real
+ * part of sum_l (2l+1) sum_mn F^l_mn D^l_mn, as grids [S][2bOut][2bOut][2bOut]. bOut > L is zero
+ * padding.
+ */
+export function so3Inverse<T extends FloatArray>(
+  spectrum: Spectrum<T>, S: number, L: number, bOut: number,
+): T {
+  checkBandwidths('so3Inverse', S, bOut, L);
+  checkSpectrum('so3Inverse', spectrum, so3CoefficientCount(L) * S);
+  return so3Synthesis(spectrum, S, L, bOut, true, null);
+}
+
+/**
+ * Adjoint of so3Forward: Re(A^H g) for a spectrum g [lmn][S] (l < L), as real grids
+ * [S][2bIn]^3; the synthesis with the quadrature weights q_j in place of (2l+1).
+ */
+export function so3ForwardAdjoint<T extends FloatArray>(
+  gradSpectrum: Spectrum<T>, S: number, bIn: number, L: number,
+): T {
+  checkBandwidths('so3ForwardAdjoint', S, bIn, L);
+  checkSpectrum('so3ForwardAdjoint', gradSpectrum, so3CoefficientCount(L) * S);
+  return so3Synthesis(gradSpectrum, S, L, bIn, false, ringWeights('so3', bIn));
+}
+
+/**
+ * Adjoint of so3Inverse (real-linear in the complex spectrum): B^H y for real grids y
+ * [S][2bOut]^3, a complex spectrum [lmn][S] (l < L); the analysis with (2l+1) in place of q_j.
+ */
+export function so3InverseAdjoint<T extends FloatArray>(
+  gradGrid: T, S: number, L: number, bOut: number,
+): Spectrum<T> {
+  checkBandwidths('so3InverseAdjoint', S, bOut, L);
+  checkLength('so3InverseAdjoint', 'grid', gradGrid, S * (2 * bOut) ** 3);
+  return so3Analysis(gradGrid, S, bOut, L, null, true);
+}
+
+/**
+ * Distance between the [j][part][s] blocks of consecutive pairs in the pair work array: 2b 2sc
+ * values plus one 64-byte line, so that the blocks do not all start at the same offset modulo
+ * 4 kB (which makes the regrouping loops thrash the caches when 2b 2sc is a power of two).
+ */
+function pairStride(nb: number, sc: number): number {
+  return nb * 2 * sc + 16;
+}
+
+/** so3PairPosition(m, n) at index (m + L - 1) L + n, for |m| < L and 0 <= n < L. */
+function pairPositions(L: number): Int32Array {
+  const positions = new Int32Array((2 * L - 1) * L);
+  for (let m = -(L - 1); m < L; m++) {
+    for (let n = 0; n < L; n++) positions[(m + L - 1) * L + n] = so3PairPosition(m, n);
+  }
+  return positions;
+}
+
+/**
+ * c^l_mn = (2l+1 if degreeWeights) sum_j (ring[j] if ring) d^l_mn(beta_j)
+ *          sum_{k,p} x(beta_j, alpha_k, gamma_p) e^{-i m alpha_k} e^{-i n gamma_p}
+ * for l < L on the grid of bandwidth b.
+ */
+function so3Analysis<T extends FloatArray>(
+  x: T, S: number, b: number, L: number, ring: Float64Array | null, degreeWeights: boolean,
+): Spectrum<T> {
+  const out = zeroSpectrum(x, so3CoefficientCount(L), S);
+  if (L === 0 || S === 0) return out;
+  const nb = 2 * b;
+  const blocks = so3Blocks(b, x);
+  const dft = dftMatrices(b, L, x);
+  const chunk = signalsPerChunk(S, nb * nb * nb);
+  const e = b + 1;
+  const o = b - 1;
+  const folded = {
+    evenEven: workspace(x, 'so3-a', chunk * nb * e * e),
+    evenOdd: workspace(x, 'so3-b', chunk * nb * e * o),
+    oddEven: workspace(x, 'so3-c', chunk * nb * o * e),
+    oddOdd: workspace(x, 'so3-d', chunk * nb * o * o),
+  };
+  const evenRe = workspace(x, 'so3-e', chunk * nb * e * L);
+  const evenIm = workspace(x, 'so3-f', chunk * nb * e * L);
+  const oddRe = workspace(x, 'so3-g', chunk * nb * o * L);
+  const oddIm = workspace(x, 'so3-h', chunk * nb * o * L);
+  const cosRe = workspace(x, 'so3-i', chunk * nb * L * L);
+  const cosIm = workspace(x, 'so3-j', chunk * nb * L * L);
+  const sinRe = workspace(x, 'so3-k', chunk * nb * L * L);
+  const sinIm = workspace(x, 'so3-l', chunk * nb * L * L);
+  const pairs = workspace(x, 'so3-p', so3PairCount(L) * pairStride(nb, chunk));
+  const positions = pairPositions(L);
+  const product = workspace(x, 'so3-q', (4 * L - 3) * L * 2 * chunk);
+
+  for (let s0 = 0; s0 < S; s0 += chunk) {
+    const sc = Math.min(chunk, S - s0);
+    const width = 2 * sc;
+    const stride = pairStride(nb, sc);
+    const rings = sc * nb;
+    const square = L * L;
+
+    // Fold alpha and gamma (fold.ts), then the DFT over gamma for n = 0..L-1, Re from the
+    // gamma-even and Im from the gamma-odd parts: evenRe/Im[t][k][n] for the alpha-even rows,
+    // oddRe/Im[t][q][n] for the alpha-odd rows, t = s 2b + j the ring.
+    foldBlocks(x, s0 * nb * nb * nb, rings, b, folded);
+    matmul(rings * e, L, e, 1, folded.evenEven, 0, e, dft.cosAngleFreq, 0, L, evenRe, 0, L);
+    matmul(rings * e, L, o, -1, folded.evenOdd, 0, o, dft.sinAngleFreq, 0, L, evenIm, 0, L);
+    matmul(rings * o, L, e, 1, folded.oddEven, 0, e, dft.cosAngleFreq, 0, L, oddRe, 0, L);
+    matmul(rings * o, L, o, -1, folded.oddOdd, 0, o, dft.sinAngleFreq, 0, L, oddIm, 0, L);
+
+    // Per ring, cos sums over the alpha-even rows and sin sums over the alpha-odd rows for
+    // |m| = 0..L-1: cosRe[t][|m|][n] = sum_k cos(|m| alpha_k) evenRe[t][k][n], and so on.
+    batchedGemm(rings, false, false, L, L, e, 1, dft.cosFreqAngle, 0, e, 0, evenRe, 0, L, e * L,
+      0, cosRe, 0, L, square);
+    batchedGemm(rings, false, false, L, L, e, 1, dft.cosFreqAngle, 0, e, 0, evenIm, 0, L, e * L,
+      0, cosIm, 0, L, square);
+    batchedGemm(rings, false, false, L, L, o, 1, dft.sinFreqAngle, 0, o, 0, oddRe, 0, L, o * L,
+      0, sinRe, 0, L, square);
+    batchedGemm(rings, false, false, L, L, o, 1, dft.sinFreqAngle, 0, o, 0, oddIm, 0, L, o * L,
+      0, sinIm, 0, L, square);
+
+    // e^{-i m alpha} = cos(|m| alpha) - i sgn(m) sin(|m| alpha) applied to the complex gamma
+    // coefficients, times the ring weights, regrouped by pair: pairs[pair][j][part][s].
+    gatherPairs(cosRe, cosIm, sinRe, sinIm, ring, L, nb, sc, positions, pairs);
+
+    // Per group l0, one batched product over beta for its 4 l0 + 1 pairs:
+    // product[pair][l - l0][part][s] = sum_j d^l_mn(beta_j) pairs[pair][j][part][s].
+    for (let l0 = 0; l0 < L; l0++) {
+      const degrees = L - l0;
+      const first = l0 * (2 * l0 - 1);
+      batchedGemm(4 * l0 + 1, false, false, degrees, width, nb, 1,
+        blocks.table, blocks.groupStart[l0], nb, (b - l0) * nb,
+        pairs, first * stride, width, stride,
+        0, product, 0, width, degrees * width);
+      scatterGroup(product, l0, L, sc, s0, S, degreeWeights, out);
+    }
+  }
+  return out;
+}
+
+/**
+ * Writes the coefficients of the pairs of group l0 (n >= 0) from product[pair][l - l0][part][s],
+ * and for n > 0 those of (-m, -n) by the real-signal symmetry.
+ */
+function scatterGroup<T extends FloatArray>(
+  product: T, l0: number, L: number, sc: number, s0: number, S: number, degreeWeights: boolean,
+  out: Spectrum<T>,
+): void {
+  const degrees = L - l0;
+  const width = 2 * sc;
+  const { re, im } = out;
+  for (let index = 0; index < 4 * l0 + 1; index++) {
+    const [m, n] = pairOfGroup(l0, index);
+    const sign = (m - n) % 2 === 0 ? 1 : -1;
+    for (let r = 0; r < degrees; r++) {
+      const l = l0 + r;
+      const scale = degreeWeights ? 2 * l + 1 : 1;
+      const target = so3CoefficientIndex(l, m, n) * S + s0;
+      const mirror = so3CoefficientIndex(l, -m, -n) * S + s0;
+      const from = (index * degrees + r) * width;
+      for (let s = 0; s < sc; s++) {
+        const valueRe = scale * product[from + s];
+        const valueIm = scale * product[from + sc + s];
+        re[target + s] = valueRe;
+        im[target + s] = valueIm;
+        if (n > 0) {
+          re[mirror + s] = sign * valueRe;
+          im[mirror + s] = -sign * valueIm;
+        }
+      }
+    }
+  }
+}
+
+/** The pair (m, n) at `index` within group l0, in so3PairPosition order. */
+function pairOfGroup(l0: number, index: number): [number, number] {
+  if (index <= 2 * l0) return [index - l0, l0];
+  const rest = index - 2 * l0 - 1;
+  return [rest % 2 === 0 ? -l0 : l0, rest >> 1];
+}
+
+/**
+ * y(alpha_k, beta_j, gamma_p) = (ring[j] if ring) Re sum_{l<L} (2l+1 if degreeWeights)
+ *                               sum_mn c^l_mn D^l_mn(alpha_k, beta_j, gamma_p)
+ * on the grid of bandwidth b >= L.
+ */
+function so3Synthesis<T extends FloatArray>(
+  spectrum: Spectrum<T>, S: number, L: number, b: number, degreeWeights: boolean,
+  ring: Float64Array | null,
+): T {
+  const like = spectrum.re;
+  const nb = 2 * b;
+  const out = allocateLike(like, S * nb * nb * nb);
+  if (L === 0 || S === 0) return out;
+  const blocks = so3Blocks(b, like);
+  const dft = dftMatrices(b, L, like);
+  const chunk = signalsPerChunk(S, nb * nb * nb);
+  const e = b + 1;
+  const o = b - 1;
+  const even = {
+    cos: workspace(like, 'so3-a', chunk * nb * e * e),
+    sin: workspace(like, 'so3-b', chunk * nb * e * o),
+  };
+  const odd = {
+    cos: workspace(like, 'so3-c', chunk * nb * o * e),
+    sin: workspace(like, 'so3-d', chunk * nb * o * o),
+  };
+  const evenRe = workspace(like, 'so3-e', chunk * nb * e * L);
+  const evenIm = workspace(like, 'so3-f', chunk * nb * e * L);
+  const oddRe = workspace(like, 'so3-g', chunk * nb * o * L);
+  const oddIm = workspace(like, 'so3-h', chunk * nb * o * L);
+  const sumRe = workspace(like, 'so3-i', chunk * nb * L * L);
+  const sumIm = workspace(like, 'so3-j', chunk * nb * L * L);
+  const diffIm = workspace(like, 'so3-k', chunk * nb * L * L);
+  const diffRe = workspace(like, 'so3-l', chunk * nb * L * L);
+  const pairs = workspace(like, 'so3-p', so3PairCount(L) * pairStride(nb, chunk));
+  const positions = pairPositions(L);
+  const folded = workspace(like, 'so3-q', (4 * L - 3) * L * 2 * chunk);
+
+  for (let s0 = 0; s0 < S; s0 += chunk) {
+    const sc = Math.min(chunk, S - s0);
+    const width = 2 * sc;
+    const stride = pairStride(nb, sc);
+    const rings = sc * nb;
+    const square = L * L;
+
+    // Per group l0, fold in (-m, -n) for each pair (m, n), n >= 0, since
+    // Re(c_{-m,-n} D_{-m,-n}) = Re((-1)^{m-n} conj(c_{-m,-n}) D_mn); then one batched product:
+    // pairs[pair][j][part][s] = sum_l d^l_mn(beta_j) c'^l_mn.
+    for (let l0 = 0; l0 < L; l0++) {
+      const degrees = L - l0;
+      const first = l0 * (2 * l0 - 1);
+      foldGroup(spectrum, l0, L, sc, s0, S, degreeWeights, folded);
+      batchedGemm(4 * l0 + 1, true, false, nb, width, degrees, 1,
+        blocks.table, blocks.groupStart[l0], nb, (b - l0) * nb,
+        folded, 0, width, degrees * width,
+        0, pairs, first * stride, width, stride);
+    }
+
+    // sum_m h_m e^{i m alpha} = sum_{m>=0} (A_m cos(m alpha) + i B_m sin(m alpha)) with
+    // A_m = h_m + h_{-m}, B_m = h_m - h_{-m} (A_0 = h_0, B_0 = 0), i.e. cos sums of
+    // (A_re, A_im) minus sin sums of (B_im, -B_re), the convention of fold.ts. Operands
+    // [t][m][n], t = s 2b + j: sumRe = A_re, sumIm = A_im, diffIm = B_im, diffRe = -B_re.
+    spreadPairs(pairs, L, nb, sc, positions, sumRe, sumIm, diffIm, diffRe);
+
+    // Per ring, cos sums into the alpha-even rows and sin sums into the alpha-odd rows:
+    // evenRe/Im[t][k][n], oddRe/Im[t][q][n].
+    batchedGemm(rings, false, false, e, L, L, 1, dft.cosAngleFreq, 0, L, 0, sumRe, 0, L, square,
+      0, evenRe, 0, L, e * L);
+    batchedGemm(rings, false, false, e, L, L, 1, dft.cosAngleFreq, 0, L, 0, sumIm, 0, L, square,
+      0, evenIm, 0, L, e * L);
+    batchedGemm(rings, false, false, o, L, L, 1, dft.sinAngleFreq, 0, L, 0, diffIm, 0, L, square,
+      0, oddRe, 0, L, o * L);
+    batchedGemm(rings, false, false, o, L, L, 1, dft.sinAngleFreq, 0, L, 0, diffRe, 0, L, square,
+      0, oddIm, 0, L, o * L);
+
+    // Real part of the inverse DFT over gamma (cos sums of Re, sin sums of Im), then unfold
+    // both angles and apply the ring weights.
+    matmul(rings * e, e, L, 1, evenRe, 0, L, dft.cosFreqAngle, 0, e, even.cos, 0, e);
+    matmul(rings * e, o, L, 1, evenIm, 0, L, dft.sinFreqAngle, 0, o, even.sin, 0, o);
+    matmul(rings * o, e, L, 1, oddRe, 0, L, dft.cosFreqAngle, 0, e, odd.cos, 0, e);
+    matmul(rings * o, o, L, 1, oddIm, 0, L, dft.sinFreqAngle, 0, o, odd.sin, 0, o);
+    unfoldBlocks(even, odd, rings, b, out, s0 * nb * nb * nb,
+      ring === null ? () => 1 : (t) => ring[t % nb]);
+  }
+  return out;
+}
+
+/**
+ * folded[pair][l - l0][part][s] = w_l (c^l_mn + [n > 0] (-1)^{m-n} conj(c^l_{-m,-n})) for the
+ * pairs of group l0, w_l = 2l+1 or 1.
+ */
+function foldGroup<T extends FloatArray>(
+  spectrum: Spectrum<T>, l0: number, L: number, sc: number, s0: number, S: number,
+  degreeWeights: boolean, folded: T,
+): void {
+  const degrees = L - l0;
+  const width = 2 * sc;
+  const { re, im } = spectrum;
+  for (let index = 0; index < 4 * l0 + 1; index++) {
+    const [m, n] = pairOfGroup(l0, index);
+    const sign = (m - n) % 2 === 0 ? 1 : -1;
+    for (let r = 0; r < degrees; r++) {
+      const l = l0 + r;
+      const scale = degreeWeights ? 2 * l + 1 : 1;
+      const source = so3CoefficientIndex(l, m, n) * S + s0;
+      const mirror = so3CoefficientIndex(l, -m, -n) * S + s0;
+      const to = (index * degrees + r) * width;
+      for (let s = 0; s < sc; s++) {
+        let valueRe = re[source + s];
+        let valueIm = im[source + s];
+        if (n > 0) {
+          valueRe += sign * re[mirror + s];
+          valueIm -= sign * im[mirror + s];
+        }
+        folded[to + s] = scale * valueRe;
+        folded[to + sc + s] = scale * valueIm;
+      }
+    }
+  }
+}
+
+/**
+ * pairs[(m, n)][j][part][s] = ring[j] (cosRe + sgn(m) sinIm, cosIm - sgn(m) sinRe)[t][|m|][n] for
+ * t = s 2b + j, |m| < L, 0 <= n < L (the alpha DFT of the complex gamma coefficients).
+ */
+function gatherPairs<T extends FloatArray>(
+  cosRe: T, cosIm: T, sinRe: T, sinIm: T, ring: Float64Array | null, L: number, nb: number,
+  sc: number, positions: Int32Array, pairs: T,
+): void {
+  const width = 2 * sc;
+  const stride = pairStride(nb, sc);
+  // Loop order (j, |m|, s, n): the targets of one (j, |m|) lie on 2L pages that stay in the
+  // TLB while every signal's sources are read in runs of L.
+  for (let j = 0; j < nb; j++) {
+    const w = ring === null ? 1 : ring[j];
+    for (let mAbs = 0; mAbs < L; mAbs++) {
+      const plusRow = (L - 1 + mAbs) * L;
+      const minusRow = (L - 1 - mAbs) * L;
+      for (let s = 0; s < sc; s++) {
+        let at = ((s * nb + j) * L + mAbs) * L;
+        const offset = j * width + s;
+        for (let n = 0; n < L; n++, at++) {
+          const plus = positions[plusRow + n] * stride + offset;
+          const cr = w * cosRe[at];
+          const ci = w * cosIm[at];
+          const sr = w * sinRe[at];
+          const si = w * sinIm[at];
+          pairs[plus] = cr + si;
+          pairs[plus + sc] = ci - sr;
+          if (mAbs > 0) {
+            const minus = positions[minusRow + n] * stride + offset;
+            pairs[minus] = cr - si;
+            pairs[minus + sc] = ci + sr;
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * The transpose of gatherPairs for synthesis, from pairs h[(m, n)][j][part][s] (n >= 0):
+ * sumRe/sumIm = (h_m + h_{-m}) and diffIm = Im(h_m - h_{-m}), diffRe = -Re(h_m - h_{-m}), laid
+ * out [t][m][n] for m = 0..L-1 (the m = 0 differences are zero).
+ */
+function spreadPairs<T extends FloatArray>(
+  pairs: T, L: number, nb: number, sc: number, positions: Int32Array,
+  sumRe: T, sumIm: T, diffIm: T, diffRe: T,
+): void {
+  const width = 2 * sc;
+  const stride = pairStride(nb, sc);
+  for (let j = 0; j < nb; j++) {
+    for (let m = 0; m < L; m++) {
+      const plusRow = (L - 1 + m) * L;
+      const minusRow = (L - 1 - m) * L;
+      for (let s = 0; s < sc; s++) {
+        let at = ((s * nb + j) * L + m) * L;
+        const offset = j * width + s;
+        for (let n = 0; n < L; n++, at++) {
+          const plus = positions[plusRow + n] * stride + offset;
+          const hr = pairs[plus];
+          const hi = pairs[plus + sc];
+          if (m === 0) {
+            sumRe[at] = hr;
+            sumIm[at] = hi;
+            diffIm[at] = 0;
+            diffRe[at] = 0;
+            continue;
+          }
+          const minus = positions[minusRow + n] * stride + offset;
+          const gr = pairs[minus];
+          const gi = pairs[minus + sc];
+          sumRe[at] = hr + gr;
+          sumIm[at] = hi + gi;
+          diffIm[at] = hi - gi;
+          diffRe[at] = gr - hr;
+        }
+      }
+    }
+  }
+}
