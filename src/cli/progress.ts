@@ -1,0 +1,111 @@
+import { formatDuration } from '../report/table.js';
+
+/**
+ * A progress bar on a stream (stderr by default). On a terminal it redraws one line in place, at
+ * most every 100 ms; otherwise (a log file, a pipe) it writes a plain line at most every
+ * `plainIntervalSeconds` and when a task finishes, so logs stay short.
+ */
+export interface ProgressStream {
+  isTTY?: boolean;
+  columns?: number;
+  write(text: string): boolean;
+}
+
+export interface ProgressUpdate {
+  /** What is running ("train s2cnn-small epoch 2/5"). */
+  label: string;
+  done: number;
+  total: number;
+  /** Unit of done/total, e.g. "samples". */
+  unit?: string;
+  /** Extra text at the end (e.g. "loss 0.412"). */
+  detail?: string;
+  /** Seconds since the task started, when the caller knows better than the bar's clock. */
+  elapsedSeconds?: number;
+}
+
+let activeBar: ProgressBar | null = null;
+
+/** Ends the line of the most recent bar, if it is drawn (before an error message). */
+export function closeProgressLine(): void {
+  activeBar?.endLine();
+}
+
+export class ProgressBar {
+  private readonly stream: ProgressStream;
+  private readonly interactive: boolean;
+  private readonly plainIntervalSeconds: number;
+  private readonly now: () => number;
+  private taskLabel = '';
+  private taskStart = 0;
+  private lastDraw = -Infinity;
+  private lineVisible = false;
+
+  constructor(stream: ProgressStream = process.stderr,
+    options: { plainIntervalSeconds?: number; now?: () => number; interactive?: boolean } = {}) {
+    this.stream = stream;
+    this.interactive = options.interactive ?? stream.isTTY === true;
+    this.plainIntervalSeconds = options.plainIntervalSeconds ?? 15;
+    this.now = options.now ?? (() => performance.now() / 1000);
+    activeBar = this;
+  }
+
+  /** Shows the state of a task; a new label starts a new task (and resets its clock). */
+  update(progress: ProgressUpdate): void {
+    const t = this.now();
+    if (progress.label !== this.taskLabel) {
+      this.taskLabel = progress.label;
+      this.taskStart = t - (progress.elapsedSeconds ?? 0);
+      // A plain log gets its first line only after an interval, so short tasks print one line.
+      this.lastDraw = this.interactive ? -Infinity : t;
+    }
+    const finished = progress.done >= progress.total;
+    const interval = this.interactive ? 0.1 : this.plainIntervalSeconds;
+    if (!finished && t - this.lastDraw < interval) return;
+    if (finished && !this.interactive && this.lastDraw === Infinity) return;
+
+    const text = this.render(progress, progress.elapsedSeconds ?? t - this.taskStart);
+    if (this.interactive) {
+      const width = Math.max(20, (this.stream.columns ?? 100) - 1);
+      this.stream.write(`\r${text.slice(0, width).padEnd(width)}`);
+      this.lineVisible = true;
+      if (finished) this.endLine();
+    } else {
+      this.stream.write(`${text}\n`);
+    }
+    this.lastDraw = finished ? Infinity : t;
+  }
+
+  /** Writes a message on its own line (closing a bar line in progress first). */
+  message(text: string): void {
+    this.endLine();
+    this.stream.write(`${text}\n`);
+  }
+
+  /** Ends the current bar line, if one is drawn. */
+  endLine(): void {
+    if (this.lineVisible) {
+      this.stream.write('\n');
+      this.lineVisible = false;
+    }
+  }
+
+  private render(progress: ProgressUpdate, elapsed: number): string {
+    const fraction = progress.total > 0 ? Math.min(1, progress.done / progress.total) : 0;
+    const rate = elapsed > 0 ? progress.done / elapsed : 0;
+    const left = rate > 0 ? (progress.total - progress.done) / rate : NaN;
+    const unit = progress.unit ?? 'samples';
+    const slots = 24;
+    const filled = Math.round(fraction * slots);
+    const bar = this.interactive ? ` [${'#'.repeat(filled)}${'.'.repeat(slots - filled)}]` : '';
+    const parts = [
+      `${progress.label}${bar} ${progress.done}/${progress.total} ${unit}`,
+      `${(100 * fraction).toFixed(0)}%`,
+      `${rate.toFixed(1)} ${unit}/s`,
+      `elapsed ${formatDuration(elapsed)}`,
+      progress.done >= progress.total ? 'done' : `left ${formatDuration(left)}`,
+    ];
+    if (progress.detail !== undefined) parts.push(progress.detail);
+    return parts.join(' | ');
+  }
+}

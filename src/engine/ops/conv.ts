@@ -1,0 +1,312 @@
+import { gemm } from '../kernels/index.js';
+import { result, type Tensor } from '../tensor.js';
+import { check, checkRank, giveGrad } from './check.js';
+import { convolutionBackend } from './extensions.js';
+import { col2im, im2col, type PatchGeometry } from './im2col.js';
+
+/**
+ * Two-dimensional convolution and its transpose on [N, C, H, W] tensors, by im2col and matrix
+ * products (so they speed up with the kernel backend).
+ *
+ * A backend with convolution kernels (ops/extensions.ts; the wasm backend) takes the whole batch
+ * in one call. Otherwise samples are processed here in groups whose columns matrix stays under
+ * `columnBudget` floats: a group's columns sit side by side, [C kh kw, g Ho Wo], which makes the
+ * products wider without holding the whole batch's columns in memory. Backward passes rebuild
+ * the columns instead of keeping them.
+ */
+export const convolutionSettings = {
+  /** Largest columns matrix built at once, in floats (16 MiB); at least one sample is taken. */
+  columnBudget: 1 << 22,
+};
+
+function groupSize(perSample: number, batch: number): number {
+  const budget = convolutionSettings.columnBudget;
+  return Math.max(1, Math.min(batch, Math.floor(budget / Math.max(1, perSample))));
+}
+
+/** Copies samples n0..n0+g-1 of a [N, C, P] array into a [C, g P] matrix. */
+function gather(src: Float32Array, n0: number, g: number, channels: number, plane: number,
+  dst: Float32Array): void {
+  const ld = g * plane;
+  for (let t = 0; t < g; t++) {
+    for (let c = 0; c < channels; c++) {
+      const from = ((n0 + t) * channels + c) * plane;
+      dst.set(src.subarray(from, from + plane), c * ld + t * plane);
+    }
+  }
+}
+
+/** Inverse of `gather`: copies a [C, g P] matrix back to samples n0..n0+g-1 of [N, C, P]. */
+function scatter(src: Float32Array, n0: number, g: number, channels: number, plane: number,
+  dst: Float32Array): void {
+  const ld = g * plane;
+  for (let t = 0; t < g; t++) {
+    for (let c = 0; c < channels; c++) {
+      const from = c * ld + t * plane;
+      dst.set(src.subarray(from, from + plane), ((n0 + t) * channels + c) * plane);
+    }
+  }
+}
+
+function addBias(out: Float32Array, bias: Float32Array, batch: number, plane: number): void {
+  const channels = bias.length;
+  for (let n = 0; n < batch; n++) {
+    for (let c = 0; c < channels; c++) {
+      const b = bias[c];
+      const base = (n * channels + c) * plane;
+      for (let p = 0; p < plane; p++) out[base + p] += b;
+    }
+  }
+}
+
+function biasGrad(g: Float32Array, channels: number, batch: number, plane: number): Float32Array {
+  const gb = new Float32Array(channels);
+  for (let n = 0; n < batch; n++) {
+    for (let c = 0; c < channels; c++) {
+      const base = (n * channels + c) * plane;
+      let s = 0;
+      for (let p = 0; p < plane; p++) s += g[base + p];
+      gb[c] += s;
+    }
+  }
+  return gb;
+}
+
+/**
+ * The grouped convolution kernels on any backend's gemm (see the module comment). Geometry as
+ * in im2col.ts; x [N, C, H, W]. conv2d: weight [Cout, C kh kw], out [N, Cout, Ho Wo]; gradients
+ * overwrite gx and gw. Transposed: the geometry describes the output image; x [N, Cin, Ho Wo].
+ */
+function conv2dGroups(geometry: PatchGeometry, batch: number, outChannels: number,
+  x: Float32Array, w: Float32Array, out: Float32Array): void {
+  const rows = geometry.channels * geometry.kernelHeight * geometry.kernelWidth;
+  const plane = geometry.outHeight * geometry.outWidth;
+  const inPlane = geometry.channels * geometry.height * geometry.width;
+  const group = groupSize(rows * plane, batch);
+  const cols = new Float32Array(rows * group * plane);
+  const wide = group > 1 ? new Float32Array(outChannels * group * plane) : null;
+
+  for (let n0 = 0; n0 < batch; n0 += group) {
+    const g = Math.min(group, batch - n0);
+    const ld = g * plane;
+    for (let t = 0; t < g; t++) im2col(geometry, x, (n0 + t) * inPlane, cols, t * plane, ld);
+    if (wide === null || g === 1) {
+      gemm(false, false, outChannels, ld, rows, 1, w, 0, rows, cols, 0, ld, 0,
+        out, n0 * outChannels * plane, ld);
+    } else {
+      gemm(false, false, outChannels, ld, rows, 1, w, 0, rows, cols, 0, ld, 0, wide, 0, ld);
+      scatter(wide, n0, g, outChannels, plane, out);
+    }
+  }
+}
+
+function conv2dGroupsBackward(geometry: PatchGeometry, batch: number, outChannels: number,
+  x: Float32Array, w: Float32Array, gy: Float32Array, gx: Float32Array | null,
+  gw: Float32Array | null): void {
+  const rows = geometry.channels * geometry.kernelHeight * geometry.kernelWidth;
+  const plane = geometry.outHeight * geometry.outWidth;
+  const inPlane = geometry.channels * geometry.height * geometry.width;
+  const group = groupSize(rows * plane, batch);
+  const cols = new Float32Array(rows * group * plane);
+  const wide = group > 1 ? new Float32Array(outChannels * group * plane) : null;
+
+  for (let n0 = 0; n0 < batch; n0 += group) {
+    const count = Math.min(group, batch - n0);
+    const ld = count * plane;
+    let dy = gy;
+    let dyOffset = n0 * outChannels * plane;
+    if (count > 1 && wide !== null) {
+      gather(gy, n0, count, outChannels, plane, wide);
+      dy = wide;
+      dyOffset = 0;
+    }
+    // dW += dY cols^T, then dcols = W^T dY (reusing the columns buffer) and dx = col2im(dcols).
+    if (gw !== null) {
+      for (let t = 0; t < count; t++) {
+        im2col(geometry, x, (n0 + t) * inPlane, cols, t * plane, ld);
+      }
+      gemm(false, true, outChannels, rows, ld, 1, dy, dyOffset, ld, cols, 0, ld, 1, gw, 0, rows);
+    }
+    if (gx !== null) {
+      gemm(true, false, rows, ld, outChannels, 1, w, 0, rows, dy, dyOffset, ld, 0, cols, 0, ld);
+      for (let t = 0; t < count; t++) {
+        col2im(geometry, cols, t * plane, ld, gx, (n0 + t) * inPlane);
+      }
+    }
+  }
+}
+
+function convTranspose2dGroups(geometry: PatchGeometry, batch: number, inChannels: number,
+  x: Float32Array, w: Float32Array, out: Float32Array): void {
+  const rows = geometry.channels * geometry.kernelHeight * geometry.kernelWidth;
+  const plane = geometry.outHeight * geometry.outWidth;
+  const outPlane = geometry.channels * geometry.height * geometry.width;
+  const group = groupSize(rows * plane, batch);
+  const cols = new Float32Array(rows * group * plane);
+  const wide = group > 1 ? new Float32Array(inChannels * group * plane) : null;
+
+  // cols = W^T x for the group, then scatter-add the columns onto each output image.
+  for (let n0 = 0; n0 < batch; n0 += group) {
+    const g = Math.min(group, batch - n0);
+    const ld = g * plane;
+    let xs = x;
+    let xOffset = n0 * inChannels * plane;
+    if (g > 1 && wide !== null) {
+      gather(x, n0, g, inChannels, plane, wide);
+      xs = wide;
+      xOffset = 0;
+    }
+    gemm(true, false, rows, ld, inChannels, 1, w, 0, rows, xs, xOffset, ld, 0, cols, 0, ld);
+    for (let t = 0; t < g; t++) col2im(geometry, cols, t * plane, ld, out, (n0 + t) * outPlane);
+  }
+}
+
+function convTranspose2dGroupsBackward(geometry: PatchGeometry, batch: number,
+  inChannels: number, x: Float32Array, w: Float32Array, gy: Float32Array,
+  gx: Float32Array | null, gw: Float32Array | null): void {
+  const rows = geometry.channels * geometry.kernelHeight * geometry.kernelWidth;
+  const plane = geometry.outHeight * geometry.outWidth;
+  const outPlane = geometry.channels * geometry.height * geometry.width;
+  const group = groupSize(rows * plane, batch);
+  const cols = new Float32Array(rows * group * plane);
+  const wide = group > 1 ? new Float32Array(inChannels * group * plane) : null;
+
+  // cols = im2col(dY); dx = W cols; dW += x cols^T.
+  for (let n0 = 0; n0 < batch; n0 += group) {
+    const count = Math.min(group, batch - n0);
+    const ld = count * plane;
+    const xOffset = n0 * inChannels * plane;
+    for (let t = 0; t < count; t++) {
+      im2col(geometry, gy, (n0 + t) * outPlane, cols, t * plane, ld);
+    }
+    if (gx !== null) {
+      if (wide === null || count === 1) {
+        gemm(false, false, inChannels, ld, rows, 1, w, 0, rows, cols, 0, ld, 0, gx, xOffset, ld);
+      } else {
+        gemm(false, false, inChannels, ld, rows, 1, w, 0, rows, cols, 0, ld, 0, wide, 0, ld);
+        scatter(wide, n0, count, inChannels, plane, gx);
+      }
+    }
+    if (gw !== null) {
+      let xs = x;
+      let from = xOffset;
+      if (count > 1 && wide !== null) {
+        gather(x, n0, count, inChannels, plane, wide);
+        xs = wide;
+        from = 0;
+      }
+      gemm(false, true, inChannels, rows, ld, 1, xs, from, ld, cols, 0, ld, 1, gw, 0, rows);
+    }
+  }
+}
+
+/**
+ * Cross-correlation as in PyTorch's Conv2d: input [N, Cin, H, W], weight [Cout, Cin, kh, kw],
+ * bias [Cout] or null. Output [N, Cout, Ho, Wo] with Ho = floor((H + 2 padding - kh) / stride)
+ * + 1 (likewise Wo); padding 0 is the paper's "valid" convolution.
+ */
+export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, stride = 1,
+  padding = 0): Tensor {
+  checkRank('conv2d', 'input', x, 4);
+  checkRank('conv2d', 'weight', weight, 4);
+  const [batch, inChannels, height, width] = x.shape;
+  const [outChannels, weightIn, kernelHeight, kernelWidth] = weight.shape;
+  check(weightIn === inChannels,
+    () => `conv2d: weight [${weight.shape}] expects ${weightIn} channels, input [${x.shape}]`);
+  check(bias === null || (bias.rank === 1 && bias.shape[0] === outChannels),
+    () => `conv2d: bias must have shape [${outChannels}], got [${bias?.shape}]`);
+  check(Number.isInteger(stride) && stride >= 1 && Number.isInteger(padding) && padding >= 0,
+    () => `conv2d: stride must be >= 1 and padding >= 0, got ${stride} and ${padding}`);
+  const outHeight = Math.floor((height + 2 * padding - kernelHeight) / stride) + 1;
+  const outWidth = Math.floor((width + 2 * padding - kernelWidth) / stride) + 1;
+  check(outHeight >= 1 && outWidth >= 1,
+    () => `conv2d: kernel ${kernelHeight}x${kernelWidth} does not fit input [${x.shape}]`);
+
+  const geometry: PatchGeometry = {
+    channels: inChannels, height, width, kernelHeight, kernelWidth, stride, padding,
+    outHeight, outWidth,
+  };
+  const plane = outHeight * outWidth;
+  const out = new Float32Array(batch * outChannels * plane);
+  const fast = convolutionBackend();
+  if (fast !== null) fast.conv2dForward(geometry, batch, outChannels, x.data, weight.data, out);
+  else conv2dGroups(geometry, batch, outChannels, x.data, weight.data, out);
+  if (bias !== null) addBias(out, bias.data, batch, plane);
+
+  const parents = bias === null ? [x, weight] : [x, weight, bias];
+  return result(out, [batch, outChannels, outHeight, outWidth], parents, (g) => {
+    const gw = weight.requiresGrad ? new Float32Array(weight.size) : null;
+    const gx = x.requiresGrad ? new Float32Array(x.size) : null;
+    if (gw !== null || gx !== null) {
+      const backend = convolutionBackend();
+      if (backend !== null) {
+        backend.conv2dBackward(geometry, batch, outChannels, x.data, weight.data, g, gx, gw);
+      } else {
+        conv2dGroupsBackward(geometry, batch, outChannels, x.data, weight.data, g, gx, gw);
+      }
+    }
+    if (gx !== null) giveGrad(x, gx);
+    if (gw !== null) giveGrad(weight, gw);
+    if (bias !== null && bias.requiresGrad) {
+      giveGrad(bias, biasGrad(g, outChannels, batch, plane));
+    }
+  });
+}
+
+/**
+ * Transposed convolution as in PyTorch's ConvTranspose2d (the adjoint of conv2d with the same
+ * weight, plus a bias): input [N, Cin, H, W], weight [Cin, Cout, kh, kw], bias [Cout] or null.
+ * Output [N, Cout, Ho, Wo] with Ho = (H - 1) stride - 2 padding + kh + outputPadding;
+ * outputPadding (< stride) adds rows and columns at the bottom and right that only the bias
+ * reaches, so a decoder can match an encoder map's size exactly.
+ */
+export function convTranspose2d(x: Tensor, weight: Tensor, bias: Tensor | null, stride = 1,
+  outputPadding = 0, padding = 0): Tensor {
+  checkRank('convTranspose2d', 'input', x, 4);
+  checkRank('convTranspose2d', 'weight', weight, 4);
+  const [batch, inChannels, height, width] = x.shape;
+  const [weightIn, outChannels, kernelHeight, kernelWidth] = weight.shape;
+  check(weightIn === inChannels, () => `convTranspose2d: weight [${weight.shape}] expects ${
+    weightIn} channels, input [${x.shape}]`);
+  check(bias === null || (bias.rank === 1 && bias.shape[0] === outChannels),
+    () => `convTranspose2d: bias must have shape [${outChannels}], got [${bias?.shape}]`);
+  check(Number.isInteger(stride) && stride >= 1 && Number.isInteger(outputPadding)
+    && outputPadding >= 0 && outputPadding < stride && Number.isInteger(padding) && padding >= 0,
+  () => `convTranspose2d: need stride >= 1, 0 <= outputPadding < stride, padding >= 0; got ${
+    stride}, ${outputPadding}, ${padding}`);
+  const outHeight = (height - 1) * stride - 2 * padding + kernelHeight + outputPadding;
+  const outWidth = (width - 1) * stride - 2 * padding + kernelWidth + outputPadding;
+  check(outHeight >= 1 && outWidth >= 1,
+    () => `convTranspose2d: output would be ${outHeight}x${outWidth} for input [${x.shape}]`);
+
+  // The forward pass scatters columns onto the output image: col2im with the output as image.
+  const geometry: PatchGeometry = {
+    channels: outChannels, height: outHeight, width: outWidth, kernelHeight, kernelWidth,
+    stride, padding, outHeight: height, outWidth: width,
+  };
+  const out = new Float32Array(batch * outChannels * outHeight * outWidth);
+  const fast = convolutionBackend();
+  if (fast !== null) {
+    fast.convTranspose2dForward(geometry, batch, inChannels, x.data, weight.data, out);
+  } else {
+    convTranspose2dGroups(geometry, batch, inChannels, x.data, weight.data, out);
+  }
+  if (bias !== null) addBias(out, bias.data, batch, outHeight * outWidth);
+
+  const parents = bias === null ? [x, weight] : [x, weight, bias];
+  return result(out, [batch, outChannels, outHeight, outWidth], parents, (g) => {
+    const gw = weight.requiresGrad ? new Float32Array(weight.size) : null;
+    const gx = x.requiresGrad ? new Float32Array(x.size) : null;
+    if (gw !== null || gx !== null) {
+      const backend = convolutionBackend();
+      const args = [geometry, batch, inChannels, x.data, weight.data, g, gx, gw] as const;
+      if (backend !== null) backend.convTranspose2dBackward(...args);
+      else convTranspose2dGroupsBackward(...args);
+    }
+    if (gx !== null) giveGrad(x, gx);
+    if (gw !== null) giveGrad(weight, gw);
+    if (bias !== null && bias.requiresGrad) {
+      giveGrad(bias, biasGrad(g, outChannels, batch, outHeight * outWidth));
+    }
+  });
+}

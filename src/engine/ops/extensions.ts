@@ -1,0 +1,73 @@
+import { activeBackend, gemm, type KernelBackend } from '../kernels/index.js';
+import type { PatchGeometry } from './im2col.js';
+
+/**
+ * Optional kernels a backend may offer beyond `gemm` (the wasm backend offers both). The ops
+ * use them when the active backend has them and fall back to loops of `gemm` otherwise, so the
+ * reference backend stays the oracle.
+ */
+
+/**
+ * Many same-shaped products in one call (KernelBackend's optional gemmStridedBatched; the wasm
+ * backend spreads the batch over its threads).
+ */
+export interface StridedBatchedBackend extends KernelBackend {
+  gemmStridedBatched: NonNullable<KernelBackend['gemmStridedBatched']>;
+}
+
+/**
+ * Whole-batch convolutions without bias (the ops add it), each image by im2col and gemm inside
+ * the backend. Layouts as in ops/conv.ts: x [batch, channels, height, width] with the geometry
+ * of ops/im2col.ts; results are overwritten, not accumulated.
+ *
+ * conv2d: weight [outChannels, channels, kh, kw], out [batch, outChannels, outHeight, outWidth].
+ * convTranspose2d: the geometry describes the transposed convolution's *output* image
+ * (channels, height, width) and its input positions (outHeight, outWidth); weight
+ * [inChannels, channels, kh, kw], x [batch, inChannels, outHeight, outWidth].
+ */
+export interface ConvolutionBackend extends KernelBackend {
+  conv2dForward(geometry: PatchGeometry, batch: number, outChannels: number, x: Float32Array,
+    weight: Float32Array, out: Float32Array): void;
+  conv2dBackward(geometry: PatchGeometry, batch: number, outChannels: number, x: Float32Array,
+    weight: Float32Array, gradOut: Float32Array, gradX: Float32Array | null,
+    gradWeight: Float32Array | null): void;
+  convTranspose2dForward(geometry: PatchGeometry, batch: number, inChannels: number,
+    x: Float32Array, weight: Float32Array, out: Float32Array): void;
+  convTranspose2dBackward(geometry: PatchGeometry, batch: number, inChannels: number,
+    x: Float32Array, weight: Float32Array, gradOut: Float32Array, gradX: Float32Array | null,
+    gradWeight: Float32Array | null): void;
+}
+
+function hasBatched(backend: KernelBackend): backend is StridedBatchedBackend {
+  return typeof (backend as Partial<StridedBatchedBackend>).gemmStridedBatched === 'function';
+}
+
+/** The active backend when it implements the convolution kernels, else null. */
+export function convolutionBackend(): ConvolutionBackend | null {
+  const backend = activeBackend() as Partial<ConvolutionBackend>;
+  return typeof backend.conv2dForward === 'function' ? backend as ConvolutionBackend : null;
+}
+
+/**
+ * For t = 0..batch-1: C_t = alpha op(A_t) op(B_t) + beta C_t, where X_t starts at
+ * xOffset + t strideX. Same conventions as `gemm`; one backend call when the backend supports it.
+ */
+export function gemmStridedBatched(
+  batch: number, transA: boolean, transB: boolean, m: number, n: number, k: number,
+  alpha: number,
+  a: Float32Array, aOffset: number, lda: number, strideA: number,
+  b: Float32Array, bOffset: number, ldb: number, strideB: number,
+  beta: number, c: Float32Array, cOffset: number, ldc: number, strideC: number,
+): void {
+  if (batch <= 0 || m === 0 || n === 0) return;
+  const backend = activeBackend();
+  if (hasBatched(backend)) {
+    backend.gemmStridedBatched(batch, transA, transB, m, n, k, alpha, a, aOffset, lda, strideA,
+      b, bOffset, ldb, strideB, beta, c, cOffset, ldc, strideC);
+    return;
+  }
+  for (let t = 0; t < batch; t++) {
+    gemm(transA, transB, m, n, k, alpha, a, aOffset + t * strideA, lda,
+      b, bOffset + t * strideB, ldb, beta, c, cOffset + t * strideC, ldc);
+  }
+}

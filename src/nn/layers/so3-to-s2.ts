@@ -1,0 +1,139 @@
+import { parameter, result, Tensor } from '../../engine/tensor.js';
+import { so3CoefficientCount } from '../../harmonic/indexing.js';
+import { s2Inverse, s2InverseAdjoint } from '../../harmonic/s2-transform.js';
+import { so3Forward, so3ForwardAdjoint } from '../../harmonic/so3-transform.js';
+import { Random } from '../../util/random.js';
+import { Module } from '../module.js';
+import { PlanarComplex, So3KernelGrid, so3ToS2KernelTable } from './kernel-grids.js';
+import {
+  addChannelBias, channelBiasGradient, checkInputShape, checkLayerSizes, complexGemm, initialKernel,
+  kernelSpectrum, kernelSpectrumWeightGradient, swapMiddleAxesComplex, transposeComplex, Workspace,
+} from './so3-conv.js';
+
+/**
+ * SO(3) -> S2 correlation, the layer the paper adds for dense output (paper.md 4.2, Fig. 3).
+ *
+ * Input [N, C_in, 2b_in, 2b_in, 2b_in] (grids [beta, alpha, gamma]), output
+ * [N, C_out, 2b_out, 2b_out] (grids [beta, alpha]); b_out may exceed b_in (zero padding of the
+ * spectrum, 42 -> 50 in the paper). With L = min(b_in, b_out):
+ *   x^l_mn = SO(3) forward transform of the input for l < L;
+ *   kappa^l_n[c, c'] = sum_{m'} y^l_{m'n}[c, c']
+ *                   = sum_i scaling psi[c, c', i] sum_{m'} conj(D^l_{m'n}(g_i)),
+ *     the SO(3) kernel spectrum of an SO(3)-grid kernel summed over its left index,
+ *     scaling = 1 / sqrt(|grid| C_in (b_out / b_in)^3);
+ *   out^l_m[b, c'] = sum_c sum_n x^l_mn[b, c] conj(kappa^l_n[c, c']);
+ *   out = real part of the S2 inverse transform onto the b_out grid + bias.
+ * Summing over the right index commutes with the left action of rotations, so the layer is
+ * equivariant; the synthesised S2 coefficients are not Hermitian, hence the real part.
+ * Parameters: `weight` [C_in, C_out, |grid|] ~ U(-1, 1), `bias` [C_out] = 0.
+ */
+export class SO3ToS2 extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  readonly scaling: number;
+  /** Degrees l < degrees carried through the layer: min(b_in, b_out). */
+  readonly degrees: number;
+  private table: PlanarComplex | null = null;
+  private readonly workspace = new Workspace();
+
+  constructor(
+    readonly inChannels: number, readonly outChannels: number,
+    readonly bandwidthIn: number, readonly bandwidthOut: number,
+    readonly grid: So3KernelGrid, random: Random,
+  ) {
+    super();
+    checkLayerSizes('SO3ToS2', inChannels, outChannels, bandwidthIn, bandwidthOut,
+      grid.length);
+    const size = inChannels * outChannels * grid.length;
+    this.weight = this.registerParameter('weight',
+      parameter(initialKernel(size, random), [inChannels, outChannels, grid.length]));
+    this.bias = this.registerParameter('bias',
+      parameter(new Float32Array(outChannels), [outChannels]));
+    this.scaling = 1 / Math.sqrt(grid.length * inChannels * (bandwidthOut / bandwidthIn) ** 3);
+    this.degrees = Math.min(bandwidthIn, bandwidthOut);
+  }
+
+  private kernelTable(): PlanarComplex {
+    this.table ??= so3ToS2KernelTable(this.grid, this.degrees);
+    return this.table;
+  }
+
+  forward(input: Tensor): Tensor {
+    const { inChannels: ci, outChannels: co, degrees: L } = this;
+    const { bandwidthIn: bIn, bandwidthOut: bOut } = this;
+    const n = checkInputShape('SO3ToS2', input.shape, ci, [2 * bIn, 2 * bIn, 2 * bIn]);
+    const count = so3CoefficientCount(L);
+
+    // Input spectrum [l][m][p][b][c] -> per degree a matrix with rows (m, b), columns (p, c).
+    const spectrum = so3Forward(input.data, n * ci, bIn, L);
+    const x = { re: new Float32Array(count * n * ci), im: new Float32Array(count * n * ci) };
+    for (let l = 0; l < L; l++) {
+      const dl = 2 * l + 1;
+      const offset = so3CoefficientCount(l) * n * ci;
+      swapMiddleAxesComplex(spectrum, offset, x, offset, dl, dl, n, ci);
+    }
+
+    // kappa [l][p][c][c'] is per degree a matrix with rows (p, c), columns c'.
+    const pairs = ci * co;
+    const kappa = { re: new Float32Array(L * L * pairs), im: new Float32Array(L * L * pairs) };
+    kernelSpectrum(this.kernelTable(), this.weight.data, L * L, this.grid.length, pairs,
+      this.scaling, kappa);
+
+    // out^l = x^l conj(kappa^l): rows (m, b), columns c', which is the S2 spectrum layout.
+    const s2 = this.workspace.complex('s2', L * L * n * co);
+    for (let l = 0; l < L; l++) {
+      const dl = 2 * l + 1;
+      complexGemm(false, false, false, true, dl * n, co, dl * ci, 1,
+        x, so3CoefficientCount(l) * n * ci, dl * ci, kappa, l * l * pairs, co,
+        0, s2, l * l * n * co, co);
+    }
+
+    const out = s2Inverse(s2, n * co, L, bOut);
+    addChannelBias(out, this.bias.data, n, (2 * bOut) ** 2);
+
+    return result(out, [n, co, 2 * bOut, 2 * bOut], [input, this.weight, this.bias],
+      (grad) => this.backwardPass(grad, input, x, kappa, n));
+  }
+
+  private backwardPass(
+    grad: Float32Array, input: Tensor, x: PlanarComplex, kappa: PlanarComplex, n: number,
+  ): void {
+    const { inChannels: ci, outChannels: co, degrees: L } = this;
+    const { bandwidthIn: bIn, bandwidthOut: bOut } = this;
+    const count = so3CoefficientCount(L);
+    const pairs = ci * co;
+    this.bias.accumulateGrad(channelBiasGradient(grad, co, n, (2 * bOut) ** 2));
+
+    // Gradient of the S2 coefficients: rows (m, b), columns c'.
+    const gs2 = s2InverseAdjoint(grad, n * co, L, bOut);
+
+    if (input.requiresGrad) {
+      // grad x^l = grad out^l (kappa^l)^T, rows (m, b), columns (p, c); back to [m][p][b][c].
+      const gxRows = this.workspace.complex('gxRows', count * n * ci);
+      const gx = this.workspace.complex('gx', count * n * ci);
+      const kappaT = this.workspace.complex('kappaT', L * L * pairs);
+      for (let l = 0; l < L; l++) {
+        const dl = 2 * l + 1;
+        const offset = so3CoefficientCount(l) * n * ci;
+        transposeComplex(kappa, l * l * pairs, kappaT, l * l * pairs, dl * ci, co);
+        complexGemm(false, false, false, false, dl * n, dl * ci, co, 1,
+          gs2, l * l * n * co, co, kappaT, l * l * pairs, dl * ci, 0, gxRows, offset, dl * ci);
+        swapMiddleAxesComplex(gxRows, offset, gx, offset, dl, n, dl, ci);
+      }
+      input.accumulateGrad(so3ForwardAdjoint(gx, n * ci, bIn, L));
+    }
+
+    if (this.weight.requiresGrad) {
+      // grad kappa^l = (x^l)^T conj(grad out^l): rows (p, c), columns c' = layout [l][p][c][c'].
+      const gKappa = this.workspace.complex('gKappa', L * L * pairs);
+      for (let l = 0; l < L; l++) {
+        const dl = 2 * l + 1;
+        complexGemm(true, false, false, true, dl * ci, co, dl * n, 1,
+          x, so3CoefficientCount(l) * n * ci, dl * ci, gs2, l * l * n * co, co,
+          0, gKappa, l * l * pairs, co);
+      }
+      this.weight.accumulateGrad(kernelSpectrumWeightGradient(this.kernelTable(), gKappa, L * L,
+        this.grid.length, pairs, this.scaling));
+    }
+  }
+}
