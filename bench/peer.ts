@@ -165,7 +165,7 @@ export async function runPeer(args: PeerArgs = {}): Promise<PeerResults | null> 
   };
   for (const name of args.cases ?? PEER_CASES) {
     log(`peer: ${name} (torch ${probe.version}, ${threads} threads)`);
-    const commandArgs = [script, '--case', name, '--threads', String(threads)];
+    const commandArgs = ['-B', script, '--case', name, '--threads', String(threads)];
     if (args.quick === true) commandArgs.push('--quick');
     const done = await run(python, commandArgs, args.caseTimeoutMs ?? 900_000);
 
