@@ -86,17 +86,21 @@ function trainingRate(model: QuickModel, steps: number): number {
   return model.batchSize / best;
 }
 
-async function benchTraining(): Promise<void> {
-  report('\n== training throughput of the quick models (forward + backward + Adam per batch) ==');
-  const reference = activeBackend();
-  let wasm: (KernelBackend & { threads?: number; close?: () => Promise<void> }) | null = null;
+type Wasm = KernelBackend & { threads?: number; close?: () => Promise<void> };
+
+/** The wasm backend on every core, or null (with a note) when it cannot start. */
+async function startWasm(): Promise<Wasm | null> {
   try {
     const module = await import('../src/engine/kernels/wasm.js');
-    wasm = await module.createWasmBackend({ threads: availableParallelism() });
+    return await module.createWasmBackend({ threads: availableParallelism() });
   } catch (error) {
     report(`(wasm backend unavailable: ${(error as Error).message.split('\n')[0]})`);
+    return null;
   }
+}
 
+async function benchTraining(reference: KernelBackend, wasm: Wasm | null): Promise<void> {
+  report('\n== training throughput of the quick models (forward + backward + Adam per batch) ==');
   const rows: Array<Array<string | number>> = [];
   for (const model of quickModels()) {
     useBackend(reference);
@@ -111,20 +115,23 @@ async function benchTraining(): Promise<void> {
       model.batchSize);
     rows.push([model.name, model.bandwidth, model.batchSize, baseline.toFixed(1),
       Number.isNaN(fast) ? '-' : fast.toFixed(1),
-      Number.isNaN(fast) ? '-' : `${(fast / baseline).toFixed(2)}x`, formatBytes(estimate.totalBytes)]);
+      Number.isNaN(fast) ? '-' : `${(fast / baseline).toFixed(2)}x`,
+      formatBytes(estimate.totalBytes)]);
   }
-  report(renderTable(['model', 'b', 'batch', 'reference samples/s',
-    `wasm samples/s (${wasm?.threads ?? 0} threads)`, 'wasm / reference', 'memory estimate'], rows));
-  await wasm?.close?.();
+  const wasmColumn = `wasm samples/s (${wasm?.threads ?? 0} threads)`;
+  report(renderTable(['model', 'b', 'batch', 'reference samples/s', wasmColumn,
+    'wasm / reference', 'memory estimate'], rows));
 }
 
 async function main(): Promise<void> {
   report(`equisphere benchmark: node ${process.version}, ${availableParallelism()} cores`);
+  const reference = activeBackend();
   await optionalBench('./engine.js', 'benchEngine');
-  useBackend((await import('../src/engine/kernels/reference.js')).referenceBackend);
+  const wasm = await startWasm();
+  useBackend(wasm ?? reference);
   await optionalBench('./harmonic.js', 'benchHarmonic');
-  useBackend((await import('../src/engine/kernels/reference.js')).referenceBackend);
-  await benchTraining();
+  await benchTraining(reference, wasm);
+  await wasm?.close?.();
   const peak = process.resourceUsage().maxRSS * 1024;
   report(`\npeak resident memory of this process: ${formatBytes(peak)}`);
 }

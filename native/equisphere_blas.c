@@ -13,6 +13,7 @@
  *   sgemmStridedBatched(batch, transA, transB, m, n, k, alpha, a, aOff, lda, strideA,
  *                       b, bOff, ldb, strideB, beta, c, cOff, ldc, strideC)
  *   sgemmGrouped(table, count, alpha, a, b, beta, c)   table: Int32Array of count x 11
+ *   patches(direction, geometry, count, image, imageOff, imageStride, cols, colOff, ldc)
  *   setThreads(count), getThreads(), config()
  *
  * OpenBLAS runs a small product (below m n k = 262144) on the calling thread only, so a batch of
@@ -490,6 +491,130 @@ static napi_value sgemm_grouped(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Patches: im2col and its adjoint col2im for `count` images at once (the layout of
+ * src/engine/ops/im2col.ts). geometry (Int32Array): [channels, height, width, kernelHeight,
+ * kernelWidth, stride, padding, outHeight, outWidth]. Image t starts at srcOffset + t srcStride;
+ * its columns at colOffset + t outHeight outWidth, rows ldc apart (ldc >= count Ho Wo when the
+ * images sit side by side). col2im accumulates into the images.
+ */
+
+typedef struct {
+  int channels, height, width, kh, kw, stride, padding, oh, ow;
+} patch_t;
+
+static void im2col_one(const patch_t *g, const float *src, float *cols, int64_t ldc) {
+  int64_t plane = (int64_t)g->height * g->width;
+  float *row = cols;
+  for (int c = 0; c < g->channels; c++) {
+    const float *base = src + c * plane;
+    for (int i = 0; i < g->kh; i++) {
+      for (int j = 0; j < g->kw; j++, row += ldc) {
+        int start = g->padding - j > 0 ? (g->padding - j + g->stride - 1) / g->stride : 0;
+        int end = (g->width - 1 + g->padding - j) / g->stride + 1;
+        if (g->width - 1 + g->padding - j < 0) end = 0;
+        if (end > g->ow) end = g->ow;
+        for (int oy = 0; oy < g->oh; oy++) {
+          int iy = oy * g->stride + i - g->padding;
+          float *dst = row + (int64_t)oy * g->ow;
+          if (iy < 0 || iy >= g->height || end <= start) {
+            memset(dst, 0, sizeof(float) * (size_t)g->ow);
+            continue;
+          }
+          const float *line = base + (int64_t)iy * g->width + j - g->padding;
+          for (int ox = 0; ox < start; ox++) dst[ox] = 0;
+          if (g->stride == 1) {
+            memcpy(dst + start, line + start, sizeof(float) * (size_t)(end - start));
+          } else {
+            for (int ox = start; ox < end; ox++) dst[ox] = line[(int64_t)ox * g->stride];
+          }
+          for (int ox = end; ox < g->ow; ox++) dst[ox] = 0;
+        }
+      }
+    }
+  }
+}
+
+static void col2im_one(const patch_t *g, const float *cols, int64_t ldc, float *dst) {
+  int64_t plane = (int64_t)g->height * g->width;
+  const float *row = cols;
+  for (int c = 0; c < g->channels; c++) {
+    float *base = dst + c * plane;
+    for (int i = 0; i < g->kh; i++) {
+      for (int j = 0; j < g->kw; j++, row += ldc) {
+        int start = g->padding - j > 0 ? (g->padding - j + g->stride - 1) / g->stride : 0;
+        int end = (g->width - 1 + g->padding - j) / g->stride + 1;
+        if (g->width - 1 + g->padding - j < 0) end = 0;
+        if (end > g->ow) end = g->ow;
+        for (int oy = 0; oy < g->oh; oy++) {
+          int iy = oy * g->stride + i - g->padding;
+          if (iy < 0 || iy >= g->height) continue;
+          const float *from = row + (int64_t)oy * g->ow;
+          float *line = base + (int64_t)iy * g->width + j - g->padding;
+          if (g->stride == 1) {
+            for (int ox = start; ox < end; ox++) line[ox] += from[ox];
+          } else {
+            for (int ox = start; ox < end; ox++) line[(int64_t)ox * g->stride] += from[ox];
+          }
+        }
+      }
+    }
+  }
+}
+
+/* patches(direction, geometry, count, image, imageOffset, imageStride, cols, colOffset, ldc):
+ * direction 0 = im2col (image -> cols), 1 = col2im (cols added onto image). */
+static napi_value patches(napi_env env, napi_callback_info info) {
+  napi_value argv[9];
+  int64_t direction, count, image_off, image_stride, col_off, ldc, image_len, col_len;
+  float *image, *cols;
+  int32_t *geo;
+  size_t geo_count;
+  napi_typedarray_type type;
+  bool is_typed;
+  patch_t g;
+
+  if (!read_args(env, info, 9, argv)) return NULL;
+  if (!read_index(env, argv[0], &direction, "direction")) return NULL;
+  if (napi_is_typedarray(env, argv[1], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[1], &type, &geo_count, (void **)&geo, NULL, NULL)
+        != napi_ok || type != napi_int32_array || geo_count < 9) {
+    throw_type(env, "equisphere_blas: geometry must be an Int32Array of 9 values");
+    return NULL;
+  }
+  g = (patch_t){ geo[0], geo[1], geo[2], geo[3], geo[4], geo[5], geo[6], geo[7], geo[8] };
+  if (g.channels < 0 || g.height < 1 || g.width < 1 || g.kh < 1 || g.kw < 1 || g.stride < 1 ||
+      g.padding < 0 || g.oh < 0 || g.ow < 0) {
+    throw_range(env, "equisphere_blas: bad patch geometry");
+    return NULL;
+  }
+  if (!read_index(env, argv[2], &count, "count")) return NULL;
+  if (!read_f32(env, argv[3], &image, &image_len, "image")) return NULL;
+  if (!read_index(env, argv[4], &image_off, "imageOffset")) return NULL;
+  if (!read_index(env, argv[5], &image_stride, "imageStride")) return NULL;
+  if (!read_f32(env, argv[6], &cols, &col_len, "cols")) return NULL;
+  if (!read_index(env, argv[7], &col_off, "colOffset")) return NULL;
+  if (!read_index(env, argv[8], &ldc, "ldc")) return NULL;
+  if (count == 0) return NULL;
+
+  int64_t image_size = (int64_t)g.channels * g.height * g.width;
+  int64_t out_plane = (int64_t)g.oh * g.ow;
+  int64_t rows = (int64_t)g.channels * g.kh * g.kw;
+  if ((double)image_off + (double)(count - 1) * image_stride + image_size > (double)image_len ||
+      (rows > 0 && (double)col_off + (double)(rows - 1) * ldc + (double)count * out_plane
+        > (double)col_len) || ldc < out_plane) {
+    throw_range(env, "equisphere_blas: patches reach outside their arrays");
+    return NULL;
+  }
+  for (int64_t t = 0; t < count; t++) {
+    float *img = image + image_off + t * image_stride;
+    float *col = cols + col_off + t * out_plane;
+    if (direction == 0) im2col_one(&g, img, col, ldc);
+    else col2im_one(&g, col, ldc, img);
+  }
+  return NULL;
+}
+
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   int64_t count;
@@ -536,6 +661,7 @@ static napi_value init(napi_env env, napi_value exports) {
   if (!export_function(env, exports, "sgemm", sgemm) ||
       !export_function(env, exports, "sgemmStridedBatched", sgemm_strided_batched) ||
       !export_function(env, exports, "sgemmGrouped", sgemm_grouped) ||
+      !export_function(env, exports, "patches", patches) ||
       !export_function(env, exports, "setThreads", set_threads) ||
       !export_function(env, exports, "getThreads", get_threads) ||
       !export_function(env, exports, "config", config)) {

@@ -52,7 +52,8 @@ export function parseInteger(name: string, text: string, min = 1,
   const scale = match?.[2] === undefined ? 1 : match[2].toLowerCase() === 'k' ? 1000 : 1e6;
   const value = match === null ? NaN : Number(match[1].replace(/_/g, '')) * scale;
   if (!Number.isSafeInteger(value) || value < min || value > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer in ${min}..${max}`;
+    const range = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}`
+      : `an integer in ${min}..${max}`;
     throw new UserError(`${name}: expected ${range}, got '${text}'`);
   }
   return value;
@@ -85,7 +86,9 @@ export function listOption(values: ParsedValues, name: string, fallback: string[
   const text = stringOption(values, name);
   if (text === undefined) return fallback;
   const items = text.split(',').map((item) => item.trim()).filter((item) => item.length > 0);
-  if (items.length === 0) throw new UserError(`--${name}: expected a comma-separated list, got '${text}'`);
+  if (items.length === 0) {
+    throw new UserError(`--${name}: expected a comma-separated list, got '${text}'`);
+  }
   return items;
 }
 

@@ -7,17 +7,17 @@ import {
   QUICK_DEFAULTS, prepareQuick, runQuick, type QuickTaskSettings,
 } from '../experiments/quick.js';
 import {
-  readResults, writeResults, type ResultsFile, type TestRecord,
+  readResults, writeResults, type ResultsFile, type RunInfo, type TestRecord,
 } from '../experiments/results.js';
 import {
-  MAX_BANDWIDTH, checkPoint, defaultCacheFolder, defaultOutFolder, loadSpheres, machineFacts, runPoint,
-  scoreModel, type DataOptions, type ExperimentHooks,
+  MAX_BANDWIDTH, checkPoint, defaultCacheFolder, defaultOutFolder, loadSpheres, machineFacts,
+  runPoint, scoreModel, type DataOptions, type ExperimentHooks,
 } from '../experiments/runner.js';
 import { prepareSweep, runSweep } from '../experiments/sweep.js';
 import { findModel, modelEntries, modelNames } from '../nn/models/registry.js';
 import { renderResultsTable, writeResultsPlots } from '../report/report.js';
 import { formatBytes, formatDuration, renderTable } from '../report/table.js';
-import { availableMemory, requireBandwidth } from '../train/memory.js';
+import { requireBandwidth } from '../train/memory.js';
 import { loadTrainingCheckpoint, type Task } from '../train/trainer.js';
 import { UserError } from '../util/errors.js';
 import { ensureWritableFolder } from '../util/files.js';
@@ -75,8 +75,8 @@ const DATA_HELP: Array<[string, string]> = [
 ];
 
 function dataOptions(values: ParsedValues): DataOptions {
-  const source = choiceOption(values, 'source', ['mnist-embedded', 'mnist', 'fashion-mnist'] as const,
-    'mnist-embedded');
+  const source = choiceOption(values, 'source',
+    ['mnist-embedded', 'mnist', 'fashion-mnist'] as const, 'mnist-embedded');
   return {
     source,
     sourceFolder: stringOption(values, 'source-folder'),
@@ -103,7 +103,7 @@ function bandwidthOption(values: ParsedValues, name: string, fallback: number): 
 
 /** Progress bar, stop handler and backend for a long command. */
 async function startSession(values: ParsedValues): Promise<{
-  bar: ProgressBar; hooks: ExperimentHooks; stop: StopSignal; info: { version: string; backend: string; threads: number };
+  bar: ProgressBar; hooks: ExperimentHooks; stop: StopSignal; info: RunInfo;
 }> {
   const bar = new ProgressBar();
   const backend = choiceOption(values, 'backend', ['reference', 'wasm'] as const, 'wasm');
@@ -155,6 +155,7 @@ function quickTaskSettings(values: ParsedValues, prefix: string,
   };
 }
 
+const TEST_DATA = ['rotated', 'unrotated', 'both'] as const;
 const c = QUICK_DEFAULTS.classification;
 const s = QUICK_DEFAULTS.segmentation;
 
@@ -256,14 +257,15 @@ const train: Command = {
   },
   help: [
     ['--model NAME', `one of ${modelNames().join(', ')}`],
-    ['--bandwidth B', 'input bandwidth (default: the model preset\'s)'],
-    ['--train-size N', 'training spheres (default 2000)'],
+    ['--bandwidth B', 'input bandwidth (default: as in quick for its models, else the '
+      + 'preset\'s)'],
+    ['--train-size N', 'training spheres (default: as in quick for the model\'s task)'],
     ['--train-data D', 'rotated or unrotated (default: unrotated for S2CNNs, rotated for CNNs)'],
-    ['--test-size N', 'test spheres per test set (default 500)'],
+    ['--test-size N', 'test spheres per test set (default: as in quick)'],
     ['--test-data D', 'rotated, unrotated or both (default both)'],
-    ['--epochs N', 'epochs (default 5)'],
-    ['--batch-size N', 'batch size (default 32)'],
-    ['--lr X', 'Adam learning rate (default 1e-3)'],
+    ['--epochs N', 'epochs (default: as in quick)'],
+    ['--batch-size N', 'batch size (default: as in quick)'],
+    ['--lr X', 'Adam learning rate (default: as in quick for the model\'s family)'],
     ['--seed N', 'seed (default 1)'],
     ['--out DIR', `output folder (default ${defaultOutFolder('train')})`],
     ['--fresh', 'ignore an existing checkpoint of the same run'],
@@ -273,21 +275,26 @@ const train: Command = {
   async run(argv) {
     const { values } = parseCommand('train', argv, this.options);
     const name = stringOption(values, 'model');
-    if (name === undefined) throw new UserError(`train: --model is required; one of ${modelNames().join(', ')}`);
+    if (name === undefined) {
+      throw new UserError(`train: --model is required; one of ${modelNames().join(', ')}`);
+    }
     const entry = findModel(name);
+    const quickTask = entry.task === 'classification' ? c : s;
     const trainData = choiceOption(values, 'train-data', ['rotated', 'unrotated'] as const,
       entry.family === 'cnn' ? 'rotated' : 'unrotated');
-    const testData = choiceOption(values, 'test-data', ['rotated', 'unrotated', 'both'] as const, 'both');
+    const testData = choiceOption(values, 'test-data', TEST_DATA, 'both');
     const spec = {
       task: entry.task, model: name,
-      bandwidth: bandwidthOption(values, 'bandwidth', entry.presetBandwidth),
-      trainSize: integerOption(values, 'train-size', 2000),
+      bandwidth: bandwidthOption(values, 'bandwidth',
+        quickTask.models.includes(name) ? quickTask.bandwidth : entry.presetBandwidth),
+      trainSize: integerOption(values, 'train-size', quickTask.trainSize),
       trainRotated: trainData === 'rotated',
-      testSize: integerOption(values, 'test-size', 500),
+      testSize: integerOption(values, 'test-size', quickTask.testSize),
       testRotated: testData === 'both' ? [false, true] : [testData === 'rotated'],
-      epochs: integerOption(values, 'epochs', 5),
-      batchSize: integerOption(values, 'batch-size', 32),
-      learningRate: numberOption(values, 'lr', 1e-3),
+      epochs: integerOption(values, 'epochs', quickTask.epochs),
+      batchSize: integerOption(values, 'batch-size', quickTask.batchSize),
+      learningRate: numberOption(values, 'lr', entry.family === 's2cnn'
+        ? quickTask.learningRateS2cnn : quickTask.learningRateCnn),
       seed: integerOption(values, 'seed', 1, 0, 2 ** 32 - 1),
     };
     const outFolder = stringOption(values, 'out', defaultOutFolder('train'));
@@ -368,7 +375,7 @@ const evaluate: Command = {
       throw new UserError(`${positionals[0]} does not say which model it holds (no identity)`);
     }
     const entry = findModel(identity.model);
-    const testData = choiceOption(values, 'test-data', ['rotated', 'unrotated', 'both'] as const, 'both');
+    const testData = choiceOption(values, 'test-data', TEST_DATA, 'both');
     const testSize = integerOption(values, 'test-size', 500);
     const batchSize = integerOption(values, 'batch-size', 32);
     const seed = integerOption(values, 'seed', checkpoint.settings.seed, 0, 2 ** 32 - 1);
@@ -382,14 +389,16 @@ const evaluate: Command = {
       model.loadStateDict(checkpoint.modelState);
       const tests: TestRecord[] = [];
       for (const rotated of testData === 'both' ? [false, true] : [testData === 'rotated']) {
-        const set = loadSpheres(entry.task, 'test', testSize, identity.bandwidth, rotated, seed, data, hooks);
+        const set = loadSpheres(entry.task, 'test', testSize, identity.bandwidth, rotated, seed,
+          data, hooks);
         const evaluation = await scoreModel(model, set.data, entry.task, batchSize,
           `test ${entry.name} on ${rotated ? 'rotated' : 'unrotated'} spheres`, hooks);
         tests.push({ rotated, evaluation });
       }
       bar.endLine();
       const last = checkpoint.history[checkpoint.history.length - 1];
-      const results = newResults('evaluate', info, { checkpoint: positionals[0], testSize, seed, data });
+      const results = newResults('evaluate', info,
+        { checkpoint: positionals[0], testSize, seed, data });
       results.runs.push({
         task: entry.task, model: entry.name, parameters: model.parameterCount(),
         bandwidth: identity.bandwidth, trainRotated: identity.trainRotated === true,
@@ -442,10 +451,10 @@ const sweep: Command = {
     ['--sizes N1,N2', 'training-set sizes, e.g. 500,1000,2000 (default 500,1000,2000)'],
     ['--train-data D', 'auto (S2CNN unrotated, CNN rotated; default), rotated or unrotated'],
     ['--test-unrotated', 'also test on unrotated spheres'],
-    ['--bandwidth B', 'bandwidth (default 16)'],
-    ['--test-size N', 'test spheres (default 500)'],
-    ['--epochs N', 'epochs per point (default 5)'],
-    ['--batch-size N', 'batch size (default 32)'],
+    ['--bandwidth B', 'bandwidth (default: as in quick for the task)'],
+    ['--test-size N', 'test spheres (default: as in quick)'],
+    ['--epochs N', 'epochs per point (default: as in quick)'],
+    ['--batch-size N', 'batch size (default: as in quick)'],
     ['--lr-s2cnn X', 'S2CNN learning rate (default: as in quick)'],
     ['--lr-cnn X', 'CNN learning rate (default: as in quick)'],
     ['--seed N', 'seed (default 1)'],
@@ -465,10 +474,11 @@ const sweep: Command = {
       .map((text) => parseInteger('--sizes', text));
     const settings = {
       task, models, trainSizes: sizes,
-      trainData: choiceOption(values, 'train-data', ['auto', 'rotated', 'unrotated'] as const, 'auto'),
+      trainData: choiceOption(values, 'train-data', ['auto', 'rotated', 'unrotated'] as const,
+        'auto'),
       testUnrotated: values['test-unrotated'] === true,
       bandwidth: bandwidthOption(values, 'bandwidth', defaults.bandwidth),
-      testSize: integerOption(values, 'test-size', 500),
+      testSize: integerOption(values, 'test-size', defaults.testSize),
       epochs: integerOption(values, 'epochs', defaults.epochs),
       batchSize: integerOption(values, 'batch-size', defaults.batchSize),
       learningRateS2cnn: numberOption(values, 'lr-s2cnn', defaults.learningRateS2cnn),
@@ -486,8 +496,9 @@ const sweep: Command = {
       bar.endLine();
       printResults(outcome.results);
       const plots = writeResultsPlots(outcome.files.json, outcome.results);
-      process.stdout.write(`\n${outcome.trained} point(s) trained, ${outcome.skipped} reused; wrote `
-        + `${[outcome.files.json, outcome.files.csv, ...plots].join(', ')}\n`);
+      const written = [outcome.files.json, outcome.files.csv, ...plots].join(', ');
+      process.stdout.write(
+        `\n${outcome.trained} point(s) trained, ${outcome.skipped} reused; wrote ${written}\n`);
       return 0;
     } finally {
       stop.uninstall();
@@ -558,8 +569,8 @@ const data: Command = {
     });
     const set = task === 'classification'
       ? loadOrGenerate(options.cacheFolder, { task, ...common }, onProgress)
-      : loadOrGenerate(options.cacheFolder, { task, ...common, itemsPerSphere: options.itemsPerSphere },
-        onProgress);
+      : loadOrGenerate(options.cacheFolder,
+        { task, ...common, itemsPerSphere: options.itemsPerSphere }, onProgress);
     bar.endLine();
     process.stderr.write(set.reused ? 'equisphere: found in the cache\n' : '');
     process.stdout.write(`${path.resolve(set.folder)}\n`);
@@ -587,11 +598,12 @@ const info: Command = {
         : ` (wasm unavailable: ${choice.fallbackReason})`)],
       ['threads', String(currentBackend().threads)],
       ['cores', String(coreCount())],
-      ['memory', `${formatBytes(os.totalmem())} total, ${formatBytes(availableMemory())} usable by default`],
+      ['memory', `${formatBytes(os.totalmem())} total (the default --memory-limit)`],
       ['node', process.version],
     ];
     const width = Math.max(...lines.map(([key]) => key.length));
-    process.stdout.write(lines.map(([key, value]) => `${key.padEnd(width)}  ${value}`).join('\n') + '\n\n');
+    process.stdout.write(
+      lines.map(([key, value]) => `${key.padEnd(width)}  ${value}`).join('\n') + '\n\n');
     process.stdout.write(renderTable(['model', 'task', 'preset b', 'parameters', 'description'],
       modelEntries().map((e) => [e.name, e.task, e.presetBandwidth,
         e.footprint(e.presetBandwidth).parameterCount, e.description])) + '\n');
@@ -613,7 +625,8 @@ export function mainHelp(): string {
     'usage: equisphere COMMAND [options]',
     '',
     'commands:',
-    ...Object.entries(COMMANDS).map(([name, command]) => `  ${name.padEnd(width)}  ${command.summary}`),
+    ...Object.entries(COMMANDS)
+      .map(([name, command]) => `  ${name.padEnd(width)}  ${command.summary}`),
     `  ${'help'.padEnd(width)}  this text; 'equisphere help COMMAND' for a command's options`,
     '',
     'options for every command: --help; equisphere --version prints the version.',

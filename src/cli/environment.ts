@@ -28,7 +28,8 @@ export function packageVersion(): string {
 
 /** Number of logical cores available to this process. */
 export function coreCount(): number {
-  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism()
+    : os.cpus().length;
 }
 
 export interface BackendChoice {
@@ -68,7 +69,9 @@ export async function selectBackend(name: BackendName, threads: number): Promise
     const backend = await module.createWasmBackend({ threads });
     useBackend(backend);
     const reported = (backend as { threads?: number }).threads;
-    backendChoice = { name: backend.name, threads: typeof reported === 'number' ? reported : threads };
+    backendChoice = {
+      name: backend.name, threads: typeof reported === 'number' ? reported : threads,
+    };
   } catch (error) {
     useBackend(referenceOf());
     const code = (error as NodeJS.ErrnoException).code;
@@ -125,6 +128,7 @@ export class StopSignal {
 export function checkThreads(threads: number): void {
   const limit = Math.max(64, coreCount() * 4);
   if (threads > limit) {
-    throw new UserError(`--threads ${threads} is more than this machine can use (at most ${limit})`);
+    throw new UserError(
+      `--threads ${threads} is more than this machine can use (at most ${limit})`);
   }
 }

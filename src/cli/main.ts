@@ -33,8 +33,9 @@ async function main(argv: string[]): Promise<number> {
 }
 
 function unknownCommand(name: string): UserError {
-  return new UserError(`unknown command '${name}'; expected one of ${Object.keys(COMMANDS).join(', ')}`
-    + ' (see: equisphere help)');
+  const known = Object.keys(COMMANDS).join(', ');
+  return new UserError(
+    `unknown command '${name}'; expected one of ${known} (see: equisphere help)`);
 }
 
 // Output piped into a program that stops reading (`equisphere info | head -1`) is not an error.
@@ -63,7 +64,8 @@ main(process.argv.slice(2)).then(
       if (process.env.EQUISPHERE_DEBUG === '1' && error instanceof Error) {
         process.stderr.write(`${error.stack}\n`);
       } else {
-        process.stderr.write('equisphere: this is a bug; rerun with EQUISPHERE_DEBUG=1 for details\n');
+        process.stderr.write(
+          'equisphere: this is a bug; rerun with EQUISPHERE_DEBUG=1 for details\n');
       }
       process.exitCode = 2;
     }

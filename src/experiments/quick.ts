@@ -4,7 +4,8 @@ import { findModel } from '../nn/models/registry.js';
 import type { Task } from '../train/trainer.js';
 import { ensureWritableFolder } from '../util/files.js';
 import {
-  findTest, headlineScore, writeResults, type ResultsFile, type RunRecord,
+  UNKNOWN_RUN_INFO, findTest, headlineScore, writeResults, type ResultsFile, type RunInfo,
+  type RunRecord,
 } from './results.js';
 import {
   checkPoint, machineFacts, runPoint, type DataOptions, type ExperimentHooks, type PointSpec,
@@ -60,22 +61,22 @@ export const QUICK_DEFAULTS: Omit<QuickSettings, 'data' | 'outFolder' | 'memoryL
   tasks: ['classification', 'segmentation'],
   classification: {
     models: ['s2cnn-small', 'cnn-small'],
-    bandwidth: 16,
-    trainSize: 2000,
-    testSize: 500,
-    epochs: 5,
+    bandwidth: 20,
+    trainSize: 4000,
+    testSize: 1000,
+    epochs: 6,
     batchSize: 32,
-    learningRateS2cnn: 1e-3,
+    learningRateS2cnn: 2e-3,
     learningRateCnn: 1e-3,
   },
   segmentation: {
     models: ['s2cnn-seg-small', 'cnn-seg-small'],
     bandwidth: 16,
-    trainSize: 1000,
-    testSize: 300,
-    epochs: 5,
-    batchSize: 32,
-    learningRateS2cnn: 1e-3,
+    trainSize: 4000,
+    testSize: 500,
+    epochs: 8,
+    batchSize: 16,
+    learningRateS2cnn: 1e-2,
     learningRateCnn: 1e-3,
   },
   seed: 1,
@@ -117,7 +118,9 @@ export function quickPoints(settings: QuickSettings): PointSpec[] {
  */
 export function prepareQuick(settings: QuickSettings): PointSpec[] {
   const points = quickPoints(settings);
-  for (const point of points) checkPoint(point, { data: settings.data, memoryLimit: settings.memoryLimit });
+  for (const point of points) {
+    checkPoint(point, { data: settings.data, memoryLimit: settings.memoryLimit });
+  }
   ensureWritableFolder(settings.outFolder);
   ensureWritableFolder(path.join(settings.outFolder, 'checkpoints'));
   return points;
@@ -129,7 +132,7 @@ export function prepareQuick(settings: QuickSettings): PointSpec[] {
  * <out>/checkpoints let a rerun resume.
  */
 export async function runQuick(settings: QuickSettings, hooks: ExperimentHooks = {},
-  info: { version: string; backend: string; threads: number } = { version: '?', backend: '?', threads: 1 },
+  info: RunInfo = UNKNOWN_RUN_INFO,
 ): Promise<QuickOutcome> {
   const points = prepareQuick(settings);
   const context = {
@@ -165,8 +168,9 @@ export function quickFindings(runs: RunRecord[]): string[] {
     const test = run === undefined ? undefined : findTest(run, rotated);
     return test === undefined ? null : headlineScore(test);
   };
-  const pick = (task: Task, family: 's2cnn' | 'cnn', trainRotated: boolean): RunRecord | undefined =>
-    runs.find((run) => run.task === task && run.trainRotated === trainRotated
+  const pick = (task: Task, family: 's2cnn' | 'cnn',
+    trainRotated: boolean): RunRecord | undefined => runs.find((run) => run.task === task
+      && run.trainRotated === trainRotated
       && findModel(run.model).family === family);
 
   const s2 = pick('classification', 's2cnn', false);
@@ -190,12 +194,22 @@ export function quickFindings(runs: RunRecord[]): string[] {
 
   const s2Seg = pick('segmentation', 's2cnn', false);
   const cnnSeg = pick('segmentation', 'cnn', true);
+  if (s2Seg !== undefined) {
+    const areaScore = (rotated: boolean): number | null =>
+      findTest(s2Seg, rotated)?.evaluation.area?.meanIoUNonBackground ?? null;
+    findings.push(`segmentation: ${s2Seg.model} trained on unrotated spheres reaches mIoU `
+      + `${pct(score(s2Seg, false))} unrotated and ${pct(score(s2Seg, true))} rotated counting `
+      + `pixels, ${pct(areaScore(false))} and ${pct(areaScore(true))} weighting them by area (the `
+      + 'grid has more pixels near the poles, where unrotated digits sit)');
+  }
   if (s2Seg !== undefined && cnnSeg !== undefined) {
     const a = score(s2Seg, true);
     const b = score(cnnSeg, true);
+    const margin = a !== null && b !== null ? `, a margin of ${(100 * (a - b)).toFixed(1)} points`
+      : '';
     findings.push(`segmentation (mIoU over the 10 digit classes, pixel-count): on rotated spheres `
       + `${s2Seg.model} (trained unrotated) reaches ${pct(a)}, ${cnnSeg.model} (trained with `
-      + `rotations) ${pct(b)}${a !== null && b !== null ? `, a margin of ${(100 * (a - b)).toFixed(1)} points` : ''}`);
+      + `rotations) ${pct(b)}${margin}`);
   }
   return findings;
 }

@@ -48,6 +48,15 @@ export interface ResultsFile {
   runs: RunRecord[];
 }
 
+/** Facts about the software that produced a results file. */
+export interface RunInfo {
+  version: string;
+  backend: string;
+  threads: number;
+}
+
+export const UNKNOWN_RUN_INFO: RunInfo = { version: '?', backend: '?', threads: 1 };
+
 /** The headline score of a test: accuracy (classification) or non-background mIoU, pixel-count. */
 export function headlineScore(test: TestRecord): number | null {
   const evaluation = test.evaluation;
@@ -100,7 +109,8 @@ function csvCell(value: string | number | null | undefined): string {
 }
 
 /** Writes results.json and results.csv (same base name) atomically; returns both paths. */
-export function writeResults(jsonPath: string, results: ResultsFile): { json: string; csv: string } {
+export function writeResults(jsonPath: string,
+  results: ResultsFile): { json: string; csv: string } {
   const csvPath = jsonPath.replace(/\.json$/i, '') + '.csv';
   writeFileAtomic(jsonPath, JSON.stringify(results, null, 2) + '\n');
   writeFileAtomic(csvPath, resultsToCsv(results));

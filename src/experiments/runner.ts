@@ -198,7 +198,8 @@ function usableCheckpoint(checkpointPath: string, identity: unknown, settings: T
   try {
     checkpoint = loadTrainingCheckpoint(checkpointPath);
   } catch (error) {
-    hooks.onMessage?.(`ignoring unreadable checkpoint ${checkpointPath}: ${(error as Error).message}`);
+    hooks.onMessage?.(
+      `ignoring unreadable checkpoint ${checkpointPath}: ${(error as Error).message}`);
     return undefined;
   }
   const same = JSON.stringify(checkpoint.identity) === JSON.stringify(identity)

@@ -4,7 +4,9 @@ import * as path from 'node:path';
 import { findModel } from '../nn/models/registry.js';
 import type { Task } from '../train/trainer.js';
 import { ensureWritableFolder } from '../util/files.js';
-import { readResults, writeResults, type ResultsFile, type RunRecord } from './results.js';
+import {
+  UNKNOWN_RUN_INFO, readResults, writeResults, type ResultsFile, type RunInfo, type RunRecord,
+} from './results.js';
 import {
   checkPoint, machineFacts, runPoint, type DataOptions, type ExperimentHooks, type PointSpec,
 } from './runner.js';
@@ -54,7 +56,8 @@ export function sweepPoints(settings: SweepSettings): PointSpec[] {
         testSize: settings.testSize,
         testRotated: settings.testUnrotated ? [false, true] : [true],
         epochs: settings.epochs, batchSize: settings.batchSize, seed: settings.seed,
-        learningRate: entry.family === 's2cnn' ? settings.learningRateS2cnn : settings.learningRateCnn,
+        learningRate: entry.family === 's2cnn' ? settings.learningRateS2cnn
+          : settings.learningRateCnn,
       });
     }
   }
@@ -81,14 +84,16 @@ export interface SweepOutcome {
 /** Checks every point and the output folder before any work; returns the points. */
 export function prepareSweep(settings: SweepSettings): PointSpec[] {
   const points = sweepPoints(settings);
-  for (const point of points) checkPoint(point, { data: settings.data, memoryLimit: settings.memoryLimit });
+  for (const point of points) {
+    checkPoint(point, { data: settings.data, memoryLimit: settings.memoryLimit });
+  }
   ensureWritableFolder(settings.outFolder);
   return points;
 }
 
 /** Runs (or continues) a sweep; see the module comment. */
 export async function runSweep(settings: SweepSettings, hooks: ExperimentHooks = {},
-  info: { version: string; backend: string; threads: number } = { version: '?', backend: '?', threads: 1 },
+  info: RunInfo = UNKNOWN_RUN_INFO,
 ): Promise<SweepOutcome> {
   const points = prepareSweep(settings);
   const context = {

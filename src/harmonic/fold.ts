@@ -44,10 +44,11 @@ export function foldRows<T extends FloatArray>(
 
 /**
  * The four parts of `rings` consecutive 2b x 2b blocks [alpha_k][gamma_p] folded along both axes,
- * each array ring-major: block t gives rows k' of gamma-folded values,
+ * each array angle-major (row k of block t at row k rings + t), so that a DFT over alpha is one
+ * matrix product over all blocks at once:
  *
- *   evenEven[t][k][0..b], evenOdd[t][k][0..b-2]   alpha-even rows k = 0..b (u in alpha),
- *   oddEven[t][q-1][0..b], oddOdd[t][q-1][0..b-2] alpha-odd rows q = 1..b-1 (v in alpha),
+ *   evenEven[k][t][0..b], evenOdd[k][t][0..b-2]   alpha-even rows k = 0..b (u in alpha),
+ *   oddEven[q-1][t][0..b], oddOdd[q-1][t][0..b-2] alpha-odd rows q = 1..b-1 (v in alpha),
  *
  * with the gamma-even part (b+1 values) in the *Even arrays and the gamma-odd part (b-1 values)
  * in the *Odd arrays.
@@ -69,19 +70,20 @@ export function foldBlocks<T extends FloatArray>(
   const { evenEven, evenOdd, oddEven, oddOdd } = out;
   for (let t = 0; t < rings; t++) {
     const block = srcOffset + t * nb * nb;
-    const evenRows = t * e;
-    const oddRows = t * o;
-    foldRow(src, block, evenEven, evenRows * e, evenOdd, evenRows * o, b);
-    foldRow(src, block + b * nb, evenEven, (evenRows + b) * e, evenOdd, (evenRows + b) * o, b);
+    foldRow(src, block, evenEven, t * e, evenOdd, t * o, b);
+    const last = b * rings + t;
+    foldRow(src, block + b * nb, evenEven, last * e, evenOdd, last * o, b);
     for (let q = 1; q < b; q++) {
       // Rows q and 2b - q give the alpha-even row q and the alpha-odd row q; each is then folded
       // in gamma. Written out to read every sample once.
       const upper = block + q * nb;
       const lower = block + (nb - q) * nb;
-      const plusE = (evenRows + q) * e;
-      const plusO = (evenRows + q) * o;
-      const minusE = (oddRows + q - 1) * e;
-      const minusO = (oddRows + q - 1) * o;
+      const evenRow = q * rings + t;
+      const oddRow = (q - 1) * rings + t;
+      const plusE = evenRow * e;
+      const plusO = evenRow * o;
+      const minusE = oddRow * e;
+      const minusO = oddRow * o;
       evenEven[plusE] = src[upper] + src[lower];
       oddEven[minusE] = src[upper] - src[lower];
       evenEven[plusE + b] = src[upper + b] + src[lower + b];
@@ -129,10 +131,11 @@ export function unfoldRows<T extends FloatArray>(
 
 /**
  * The transpose of foldBlocks for synthesis. From the cos sums (b+1 wide) and sin sums (b-1 wide)
- * over gamma of the alpha-even rows (`even`: rows [t][k], k = 0..b) and of the alpha-odd rows
- * (`odd`: rows [t][q-1], q = 1..b-1), builds the 2b x 2b blocks t of samples at
- * dst[dstOffset + t (2b)^2 ..], block t times scales(t): in alpha, y_q = C_q - S_q and
- * y_{2b-q} = C_q + S_q with C from the even rows and S from the odd rows; in gamma likewise.
+ * over gamma of the alpha-even rows (`even`: rows [k][t], k = 0..b) and of the alpha-odd rows
+ * (`odd`: rows [q-1][t], q = 1..b-1), angle-major as in FoldedBlocks, builds the 2b x 2b
+ * blocks t of samples at dst[dstOffset + t (2b)^2 ..], block t times scales(t): in alpha,
+ * y_q = C_q - S_q and y_{2b-q} = C_q + S_q with C from the even rows and S from the odd rows;
+ * in gamma likewise.
  */
 export function unfoldBlocks<T extends FloatArray>(
   even: { cos: T; sin: T }, odd: { cos: T; sin: T }, rings: number, b: number, dst: T,
@@ -146,16 +149,16 @@ export function unfoldBlocks<T extends FloatArray>(
   for (let t = 0; t < rings; t++) {
     const block = dstOffset + t * nb * nb;
     const scale = scales(t);
-    const evenRows = t * e;
-    const oddRows = t * o;
-    unfoldRow(cosEven, evenRows * e, sinEven, evenRows * o, dst, block, b, scale);
-    unfoldRow(cosEven, (evenRows + b) * e, sinEven, (evenRows + b) * o, dst, block + b * nb, b,
-      scale);
+    const last = b * rings + t;
+    unfoldRow(cosEven, t * e, sinEven, t * o, dst, block, b, scale);
+    unfoldRow(cosEven, last * e, sinEven, last * o, dst, block + b * nb, b, scale);
     for (let q = 1; q < b; q++) {
-      const c1 = (evenRows + q) * e;
-      const c2 = (oddRows + q - 1) * e;
-      const s1 = (evenRows + q) * o;
-      const s2 = (oddRows + q - 1) * o;
+      const evenRow = q * rings + t;
+      const oddRow = (q - 1) * rings + t;
+      const c1 = evenRow * e;
+      const c2 = oddRow * e;
+      const s1 = evenRow * o;
+      const s2 = oddRow * o;
       const upper = block + q * nb;
       const lower = block + (nb - q) * nb;
       dst[upper] = scale * (cosEven[c1] - cosOdd[c2]);

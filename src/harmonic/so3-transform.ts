@@ -140,27 +140,29 @@ function so3Analysis<T extends FloatArray>(
     const width = 2 * sc;
     const stride = pairStride(nb, sc);
     const rings = sc * nb;
-    const square = L * L;
 
     // Fold alpha and gamma (fold.ts), then the DFT over gamma for n = 0..L-1, Re from the
-    // gamma-even and Im from the gamma-odd parts: evenRe/Im[t][k][n] for the alpha-even rows,
-    // oddRe/Im[t][q][n] for the alpha-odd rows, t = s 2b + j the ring.
+    // gamma-even and Im from the gamma-odd parts, one product per alpha row k, transposed so
+    // that the rings are innermost: evenRe/Im[k][n][t] for the alpha-even rows, oddRe/Im[q][n][t]
+    // for the alpha-odd rows, t = s 2b + j the ring.
     foldBlocks(x, s0 * nb * nb * nb, rings, b, folded);
-    matmul(rings * e, L, e, 1, folded.evenEven, 0, e, dft.cosAngleFreq, 0, L, evenRe, 0, L);
-    matmul(rings * e, L, o, -1, folded.evenOdd, 0, o, dft.sinAngleFreq, 0, L, evenIm, 0, L);
-    matmul(rings * o, L, e, 1, folded.oddEven, 0, e, dft.cosAngleFreq, 0, L, oddRe, 0, L);
-    matmul(rings * o, L, o, -1, folded.oddOdd, 0, o, dft.sinAngleFreq, 0, L, oddIm, 0, L);
+    const plane = L * rings;
+    batchedGemm(e, true, true, L, rings, e, 1, dft.cosAngleFreq, 0, L, 0,
+      folded.evenEven, 0, e, rings * e, 0, evenRe, 0, rings, plane);
+    batchedGemm(e, true, true, L, rings, o, -1, dft.sinAngleFreq, 0, L, 0,
+      folded.evenOdd, 0, o, rings * o, 0, evenIm, 0, rings, plane);
+    batchedGemm(o, true, true, L, rings, e, 1, dft.cosAngleFreq, 0, L, 0,
+      folded.oddEven, 0, e, rings * e, 0, oddRe, 0, rings, plane);
+    batchedGemm(o, true, true, L, rings, o, -1, dft.sinAngleFreq, 0, L, 0,
+      folded.oddOdd, 0, o, rings * o, 0, oddIm, 0, rings, plane);
 
-    // Per ring, cos sums over the alpha-even rows and sin sums over the alpha-odd rows for
-    // |m| = 0..L-1: cosRe[t][|m|][n] = sum_k cos(|m| alpha_k) evenRe[t][k][n], and so on.
-    batchedGemm(rings, false, false, L, L, e, 1, dft.cosFreqAngle, 0, e, 0, evenRe, 0, L, e * L,
-      0, cosRe, 0, L, square);
-    batchedGemm(rings, false, false, L, L, e, 1, dft.cosFreqAngle, 0, e, 0, evenIm, 0, L, e * L,
-      0, cosIm, 0, L, square);
-    batchedGemm(rings, false, false, L, L, o, 1, dft.sinFreqAngle, 0, o, 0, oddRe, 0, L, o * L,
-      0, sinRe, 0, L, square);
-    batchedGemm(rings, false, false, L, L, o, 1, dft.sinFreqAngle, 0, o, 0, oddIm, 0, L, o * L,
-      0, sinIm, 0, L, square);
+    // For all rings at once (one product each), cos sums over the alpha-even rows and sin sums
+    // over the alpha-odd rows for |m| = 0..L-1:
+    // cosRe[|m|][n][t] = sum_k cos(|m| alpha_k) evenRe[k][n][t], and so on.
+    matmul(L, plane, e, 1, dft.cosFreqAngle, 0, e, evenRe, 0, plane, cosRe, 0, plane);
+    matmul(L, plane, e, 1, dft.cosFreqAngle, 0, e, evenIm, 0, plane, cosIm, 0, plane);
+    matmul(L, plane, o, 1, dft.sinFreqAngle, 0, o, oddRe, 0, plane, sinRe, 0, plane);
+    matmul(L, plane, o, 1, dft.sinFreqAngle, 0, o, oddIm, 0, plane, sinIm, 0, plane);
 
     // e^{-i m alpha} = cos(|m| alpha) - i sgn(m) sin(|m| alpha) applied to the complex gamma
     // coefficients, times the ring weights, regrouped by pair: pairs[pair][j][part][s].
@@ -265,7 +267,6 @@ function so3Synthesis<T extends FloatArray>(
     const width = 2 * sc;
     const stride = pairStride(nb, sc);
     const rings = sc * nb;
-    const square = L * L;
 
     // Per group l0, fold in (-m, -n) for each pair (m, n), n >= 0, since
     // Re(c_{-m,-n} D_{-m,-n}) = Re((-1)^{m-n} conj(c_{-m,-n}) D_mn); then one batched product:
@@ -283,26 +284,28 @@ function so3Synthesis<T extends FloatArray>(
     // sum_m h_m e^{i m alpha} = sum_{m>=0} (A_m cos(m alpha) + i B_m sin(m alpha)) with
     // A_m = h_m + h_{-m}, B_m = h_m - h_{-m} (A_0 = h_0, B_0 = 0), i.e. cos sums of
     // (A_re, A_im) minus sin sums of (B_im, -B_re), the convention of fold.ts. Operands
-    // [t][m][n], t = s 2b + j: sumRe = A_re, sumIm = A_im, diffIm = B_im, diffRe = -B_re.
+    // [m][n][t], t = s 2b + j: sumRe = A_re, sumIm = A_im, diffIm = B_im, diffRe = -B_re.
     spreadPairs(pairs, L, nb, sc, positions, sumRe, sumIm, diffIm, diffRe);
 
-    // Per ring, cos sums into the alpha-even rows and sin sums into the alpha-odd rows:
-    // evenRe/Im[t][k][n], oddRe/Im[t][q][n].
-    batchedGemm(rings, false, false, e, L, L, 1, dft.cosAngleFreq, 0, L, 0, sumRe, 0, L, square,
-      0, evenRe, 0, L, e * L);
-    batchedGemm(rings, false, false, e, L, L, 1, dft.cosAngleFreq, 0, L, 0, sumIm, 0, L, square,
-      0, evenIm, 0, L, e * L);
-    batchedGemm(rings, false, false, o, L, L, 1, dft.sinAngleFreq, 0, L, 0, diffIm, 0, L, square,
-      0, oddRe, 0, L, o * L);
-    batchedGemm(rings, false, false, o, L, L, 1, dft.sinAngleFreq, 0, L, 0, diffRe, 0, L, square,
-      0, oddIm, 0, L, o * L);
+    // For all rings at once, cos sums into the alpha-even rows and sin sums into the alpha-odd
+    // rows: evenRe/Im[k][n][t], oddRe/Im[q][n][t].
+    const plane = L * rings;
+    matmul(e, plane, L, 1, dft.cosAngleFreq, 0, L, sumRe, 0, plane, evenRe, 0, plane);
+    matmul(e, plane, L, 1, dft.cosAngleFreq, 0, L, sumIm, 0, plane, evenIm, 0, plane);
+    matmul(o, plane, L, 1, dft.sinAngleFreq, 0, L, diffIm, 0, plane, oddRe, 0, plane);
+    matmul(o, plane, L, 1, dft.sinAngleFreq, 0, L, diffRe, 0, plane, oddIm, 0, plane);
 
-    // Real part of the inverse DFT over gamma (cos sums of Re, sin sums of Im), then unfold
-    // both angles and apply the ring weights.
-    matmul(rings * e, e, L, 1, evenRe, 0, L, dft.cosFreqAngle, 0, e, even.cos, 0, e);
-    matmul(rings * e, o, L, 1, evenIm, 0, L, dft.sinFreqAngle, 0, o, even.sin, 0, o);
-    matmul(rings * o, e, L, 1, oddRe, 0, L, dft.cosFreqAngle, 0, e, odd.cos, 0, e);
-    matmul(rings * o, o, L, 1, oddIm, 0, L, dft.sinFreqAngle, 0, o, odd.sin, 0, o);
+    // Real part of the inverse DFT over gamma (cos sums of Re, sin sums of Im), one product per
+    // alpha row, back to rings-major rows [k][t][p] (fold.ts); then unfold both angles and apply
+    // the ring weights.
+    batchedGemm(e, true, false, rings, e, L, 1, evenRe, 0, rings, plane,
+      dft.cosFreqAngle, 0, e, 0, 0, even.cos, 0, e, rings * e);
+    batchedGemm(e, true, false, rings, o, L, 1, evenIm, 0, rings, plane,
+      dft.sinFreqAngle, 0, o, 0, 0, even.sin, 0, o, rings * o);
+    batchedGemm(o, true, false, rings, e, L, 1, oddRe, 0, rings, plane,
+      dft.cosFreqAngle, 0, e, 0, 0, odd.cos, 0, e, rings * e);
+    batchedGemm(o, true, false, rings, o, L, 1, oddIm, 0, rings, plane,
+      dft.sinFreqAngle, 0, o, 0, 0, odd.sin, 0, o, rings * o);
     unfoldBlocks(even, odd, rings, b, out, s0 * nb * nb * nb,
       ring === null ? () => 1 : (t) => ring[t % nb]);
   }
@@ -344,8 +347,8 @@ function foldGroup<T extends FloatArray>(
 }
 
 /**
- * pairs[(m, n)][j][part][s] = ring[j] (cosRe + sgn(m) sinIm, cosIm - sgn(m) sinRe)[t][|m|][n] for
- * t = s 2b + j, |m| < L, 0 <= n < L (the alpha DFT of the complex gamma coefficients).
+ * pairs[(m, n)][j][part][s] = ring[j] (cosRe + sgn(m) sinIm, cosIm - sgn(m) sinRe)[|m|][n][t]
+ * for t = s 2b + j, |m| < L, 0 <= n < L (the alpha DFT of the complex gamma coefficients).
  */
 function gatherPairs<T extends FloatArray>(
   cosRe: T, cosIm: T, sinRe: T, sinIm: T, ring: Float64Array | null, L: number, nb: number,
@@ -353,28 +356,30 @@ function gatherPairs<T extends FloatArray>(
 ): void {
   const width = 2 * sc;
   const stride = pairStride(nb, sc);
-  // Loop order (j, |m|, s, n): the targets of one (j, |m|) lie on 2L pages that stay in the
-  // TLB while every signal's sources are read in runs of L.
-  for (let j = 0; j < nb; j++) {
-    const w = ring === null ? 1 : ring[j];
-    for (let mAbs = 0; mAbs < L; mAbs++) {
-      const plusRow = (L - 1 + mAbs) * L;
-      const minusRow = (L - 1 - mAbs) * L;
-      for (let s = 0; s < sc; s++) {
-        let at = ((s * nb + j) * L + mAbs) * L;
-        const offset = j * width + s;
-        for (let n = 0; n < L; n++, at++) {
-          const plus = positions[plusRow + n] * stride + offset;
+  const rings = sc * nb;
+  // Per pair, the source is one contiguous block [t] of each array (t = s 2b + j), and the
+  // target one contiguous block [j][part][s]: both stay in the first-level cache.
+  for (let mAbs = 0; mAbs < L; mAbs++) {
+    const plusRow = (L - 1 + mAbs) * L;
+    const minusRow = (L - 1 - mAbs) * L;
+    for (let n = 0; n < L; n++) {
+      const from = (mAbs * L + n) * rings;
+      const plus = positions[plusRow + n] * stride;
+      const minus = mAbs > 0 ? positions[minusRow + n] * stride : -1;
+      for (let j = 0; j < nb; j++) {
+        const w = ring === null ? 1 : ring[j];
+        const to = j * width;
+        let at = from + j;
+        for (let s = 0; s < sc; s++, at += nb) {
           const cr = w * cosRe[at];
           const ci = w * cosIm[at];
           const sr = w * sinRe[at];
           const si = w * sinIm[at];
-          pairs[plus] = cr + si;
-          pairs[plus + sc] = ci - sr;
-          if (mAbs > 0) {
-            const minus = positions[minusRow + n] * stride + offset;
-            pairs[minus] = cr - si;
-            pairs[minus + sc] = ci + sr;
+          pairs[plus + to + s] = cr + si;
+          pairs[plus + to + sc + s] = ci - sr;
+          if (minus >= 0) {
+            pairs[minus + to + s] = cr - si;
+            pairs[minus + to + sc + s] = ci + sr;
           }
         }
       }
@@ -385,7 +390,7 @@ function gatherPairs<T extends FloatArray>(
 /**
  * The transpose of gatherPairs for synthesis, from pairs h[(m, n)][j][part][s] (n >= 0):
  * sumRe/sumIm = (h_m + h_{-m}) and diffIm = Im(h_m - h_{-m}), diffRe = -Re(h_m - h_{-m}), laid
- * out [t][m][n] for m = 0..L-1 (the m = 0 differences are zero).
+ * out [m][n][t] for m = 0..L-1 (the m = 0 differences are zero).
  */
 function spreadPairs<T extends FloatArray>(
   pairs: T, L: number, nb: number, sc: number, positions: Int32Array,
@@ -393,27 +398,29 @@ function spreadPairs<T extends FloatArray>(
 ): void {
   const width = 2 * sc;
   const stride = pairStride(nb, sc);
-  for (let j = 0; j < nb; j++) {
-    for (let m = 0; m < L; m++) {
-      const plusRow = (L - 1 + m) * L;
-      const minusRow = (L - 1 - m) * L;
-      for (let s = 0; s < sc; s++) {
-        let at = ((s * nb + j) * L + m) * L;
-        const offset = j * width + s;
-        for (let n = 0; n < L; n++, at++) {
-          const plus = positions[plusRow + n] * stride + offset;
-          const hr = pairs[plus];
-          const hi = pairs[plus + sc];
-          if (m === 0) {
+  const rings = sc * nb;
+  for (let m = 0; m < L; m++) {
+    const plusRow = (L - 1 + m) * L;
+    const minusRow = (L - 1 - m) * L;
+    for (let n = 0; n < L; n++) {
+      const into = (m * L + n) * rings;
+      const plus = positions[plusRow + n] * stride;
+      const minus = m > 0 ? positions[minusRow + n] * stride : -1;
+      for (let j = 0; j < nb; j++) {
+        const from = j * width;
+        let at = into + j;
+        for (let s = 0; s < sc; s++, at += nb) {
+          const hr = pairs[plus + from + s];
+          const hi = pairs[plus + from + sc + s];
+          if (minus < 0) {
             sumRe[at] = hr;
             sumIm[at] = hi;
             diffIm[at] = 0;
             diffRe[at] = 0;
             continue;
           }
-          const minus = positions[minusRow + n] * stride + offset;
-          const gr = pairs[minus];
-          const gi = pairs[minus + sc];
+          const gr = pairs[minus + from + s];
+          const gi = pairs[minus + from + sc + s];
           sumRe[at] = hr + gr;
           sumIm[at] = hi + gi;
           diffIm[at] = hi - gi;

@@ -1,6 +1,8 @@
 import * as path from 'node:path';
 
-import { findTest, headlineScore, type ResultsFile, type RunRecord } from '../experiments/results.js';
+import {
+  findTest, headlineScore, type ResultsFile, type RunRecord,
+} from '../experiments/results.js';
 import { writeFileAtomic } from '../util/files.js';
 import { renderLinePlot } from './svg.js';
 import { formatDuration, percent, renderTable, type Cell } from './table.js';
@@ -30,12 +32,11 @@ export function renderResultsTable(results: ResultsFile): string {
       sections.push('Classification: top-1 test accuracy\n' + renderTable(headers, rows));
     } else {
       const headers = ['model', 'params', 'train data', 'train n', 'epochs', 'train time',
-        'mIoU unrot %', 'mIoU rot %', 'area mIoU rot %', 'pixel acc rot %'];
-      const rows = runs.map((run): Cell[] => {
-        const rotated = findTest(run, true)?.evaluation;
-        return [...runColumns(run), percent(scoreOf(run, false)), percent(scoreOf(run, true)),
-          percent(rotated?.area?.meanIoUNonBackground), percent(rotated?.accuracy)];
-      });
+        'mIoU unrot %', 'mIoU rot %', 'area mIoU unrot %', 'area mIoU rot %'];
+      const area = (run: RunRecord, rotated: boolean): string | null =>
+        percent(findTest(run, rotated)?.evaluation.area?.meanIoUNonBackground);
+      const rows = runs.map((run): Cell[] => [...runColumns(run), percent(scoreOf(run, false)),
+        percent(scoreOf(run, true)), area(run, false), area(run, true)]);
       sections.push('Segmentation: mean IoU over the 10 digit classes (background excluded); '
         + '"mIoU" counts pixels of the 2b x 2b grid as the paper does, "area mIoU" weighs them '
         + 'by their area on the sphere\n' + renderTable(headers, rows));

@@ -19,9 +19,9 @@ export interface LinePlot {
   yRange?: [number, number];
 }
 
-const WIDTH = 720;
+const WIDTH = 820;
 const HEIGHT = 440;
-const MARGIN = { left: 70, right: 190, top: 40, bottom: 60 };
+const MARGIN = { left: 70, right: 290, top: 40, bottom: 60 };
 const COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2',
   '#7f7f7f'];
 
@@ -62,8 +62,8 @@ export function renderLinePlot(plot: LinePlot): string {
     parts.push(`<text x="${f(px(x))}" y="${f(py(y0) + 18)}" text-anchor="middle">`
       + `${tickLabel(x)}</text>`);
   }
-  parts.push(`<rect x="${MARGIN.left}" y="${MARGIN.top}" width="${plotWidth}" height="${plotHeight}" `
-    + 'fill="none" stroke="#333"/>');
+  parts.push(`<rect x="${MARGIN.left}" y="${MARGIN.top}" width="${plotWidth}" `
+    + `height="${plotHeight}" fill="none" stroke="#333"/>`);
   parts.push(`<text x="${MARGIN.left + plotWidth / 2}" y="${HEIGHT - 18}" text-anchor="middle">`
     + `${escapeXml(plot.xLabel)}</text>`);
   parts.push(`<text transform="translate(18 ${MARGIN.top + plotHeight / 2}) rotate(-90)" `

@@ -12,7 +12,7 @@ export interface TableOptions {
   missing?: string;
 }
 
-/** Renders `rows` under `headers` as aligned text lines joined by newlines (no trailing newline). */
+/** Renders `rows` under `headers` as aligned lines joined by newlines (no trailing newline). */
 export function renderTable(headers: string[], rows: Cell[][], options: TableOptions = {}): string {
   const missing = options.missing ?? '-';
   const text = rows.map((row) => headers.map((_, c) => cellText(row[c], missing)));

@@ -32,7 +32,8 @@ export function accuracy(predictions: ArrayLike<number>, labels: ArrayLike<numbe
 export function argmaxClasses(logits: Float32Array, count: number, classes: number,
   pixels = 1): Uint8Array {
   if (logits.length !== count * classes * pixels) {
-    throw new RangeError(`argmaxClasses: ${logits.length} logits, expected ${count}x${classes}x${pixels}`);
+    throw new RangeError(
+      `argmaxClasses: ${logits.length} logits, expected ${count}x${classes}x${pixels}`);
   }
   if (classes > 256) throw new RangeError(`argmaxClasses: ${classes} classes do not fit in uint8`);
 
@@ -84,14 +85,17 @@ export class ConfusionMatrix {
    * pixels per sample. `pixelWeights` (length P, optional) weighs pixel p of every sample; without
    * it every pixel counts 1.
    */
-  add(predicted: ArrayLike<number>, truth: ArrayLike<number>, pixelWeights?: ArrayLike<number>): void {
+  add(predicted: ArrayLike<number>, truth: ArrayLike<number>,
+    pixelWeights?: ArrayLike<number>): void {
     if (predicted.length !== truth.length) {
-      throw new RangeError(`ConfusionMatrix.add: ${predicted.length} predictions, ${truth.length} labels`);
+      throw new RangeError(
+        `ConfusionMatrix.add: ${predicted.length} predictions, ${truth.length} labels`);
     }
     const k = this.classes;
     const pixels = pixelWeights?.length ?? 1;
     if (predicted.length % pixels !== 0) {
-      throw new RangeError(`ConfusionMatrix.add: ${predicted.length} labels are not whole maps of ${pixels}`);
+      throw new RangeError(
+        `ConfusionMatrix.add: ${predicted.length} labels are not whole maps of ${pixels}`);
     }
 
     for (let i = 0; i < truth.length; i++) {

@@ -123,7 +123,7 @@ export interface TrainOptions {
   evaluateEach?: SphereData;
   onProgress?: (progress: TrainProgress) => void;
   onEpoch?: (record: EpochRecord) => void;
-  /** Polled between batches; when it returns true, training stops after the current batch. */
+  /** Polled before every batch; when it returns true, training stops there. */
   shouldStop?: () => boolean;
   /** Batches of the batch-norm recalibration after each epoch (default 25; 0 = none). */
   recalibrationBatches?: number;
@@ -189,6 +189,9 @@ export async function trainModel(model: Module, data: SphereData, settings: Trai
     let done = 0;
 
     for (let offset = 0; offset < data.count; offset += settings.batchSize) {
+      // Checked before each batch, so a request during an epoch's last batch still lets that
+      // epoch finish and be saved.
+      if (options.shouldStop?.() === true) return outcome(history, true);
       const indices = order.subarray(offset, Math.min(offset + settings.batchSize, data.count));
       const input = batchImages(data, indices);
       const targets = gatherRows(data.targets, indices, targetLength);
@@ -208,13 +211,11 @@ export async function trainModel(model: Module, data: SphereData, settings: Trai
       const elapsed = (performance.now() - start) / 1000;
       options.onProgress?.({
         phase: 'train', epoch: epoch + 1, epochs: settings.epochs, done, total: data.count,
-        loss: lossSum / done, samplesPerSecond: done / Math.max(elapsed, 1e-9), elapsedSeconds: elapsed,
+        loss: lossSum / done, samplesPerSecond: done / Math.max(elapsed, 1e-9),
+        elapsedSeconds: elapsed,
       });
 
       await yieldToEventLoop();
-      if (options.shouldStop?.() === true) {
-        return outcome(history, true);
-      }
     }
 
     recalibrateBatchNorm(model, data, order, settings.batchSize,
@@ -404,7 +405,8 @@ function validateSettings(settings: TrainSettings, data: SphereData): void {
   const pixels = 4 * data.bandwidth * data.bandwidth;
   const targetLength = settings.task === 'classification' ? 1 : pixels;
   if (data.images.length < data.count * pixels || data.targets.length < data.count * targetLength) {
-    throw new RangeError(`training data holds fewer than ${data.count} samples of ${pixels} pixels`);
+    throw new RangeError(
+      `training data holds fewer than ${data.count} samples of ${pixels} pixels`);
   }
 }
 

@@ -19,7 +19,7 @@ function cli(...args: string[]): { status: number | null; stdout: string; stderr
   return { status: run.status, stdout: run.stdout, stderr: run.stderr };
 }
 
-/** Asserts exit status 1 and exactly one stderr line "equisphere: error: ..." matching `pattern`. */
+/** Asserts status 1 and exactly one stderr line "equisphere: error: ..." matching `pattern`. */
 function assertOneLineError(run: ReturnType<typeof cli>, pattern: RegExp): void {
   assert.equal(run.status, 1, `status ${run.status}, stderr: ${run.stderr}`);
   const lines = run.stderr.trimEnd().split('\n');
@@ -42,9 +42,12 @@ describe('equisphere command line: mistakes', () => {
 
   it('unknown options and malformed values exit 1 with one line naming the option', () => {
     assertOneLineError(cli('quick', '--bogus'), /unknown option '--bogus'/);
-    assertOneLineError(cli('quick', '--epochs', 'many'), /--epochs: expected an integer >= 1, got 'many'/);
-    assertOneLineError(cli('quick', '--task', 'detection'), /--task: expected one of classification/);
-    assertOneLineError(cli('quick', '--bandwidth', '1'), /--bandwidth must be an integer of at least 2/);
+    assertOneLineError(cli('quick', '--epochs', 'many'),
+      /--epochs: expected an integer >= 1, got 'many'/);
+    assertOneLineError(cli('quick', '--task', 'detection'),
+      /--task: expected one of classification/);
+    assertOneLineError(cli('quick', '--bandwidth', '1'),
+      /--bandwidth must be an integer of at least 2/);
     assertOneLineError(cli('quick', '--bandwidth', '500'), /--bandwidth 500 is too large/);
     assertOneLineError(cli('sweep', '--sizes', '10,x'), /--sizes: expected an integer/);
     assertOneLineError(cli('quick', '--memory-limit', 'lots'), /--memory-limit: expected a size/);
@@ -119,7 +122,9 @@ describe('equisphere command line: work', () => {
     child.stderr.on('data', (chunk) => { stderr += chunk; });
     const checkpoints = path.join(out, 'checkpoints');
     const deadline = Date.now() + 20_000;
-    while (!(fs.existsSync(checkpoints) && fs.readdirSync(checkpoints).some((f) => f.endsWith('.ckpt')))) {
+    const hasCheckpoint = (): boolean => fs.existsSync(checkpoints)
+      && fs.readdirSync(checkpoints).some((f) => f.endsWith('.ckpt'));
+    while (!hasCheckpoint()) {
       assert.ok(Date.now() < deadline, `no checkpoint appeared; stderr: ${stderr}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
@@ -127,7 +132,8 @@ describe('equisphere command line: work', () => {
     const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
     assert.equal(status, 130, stderr);
     assert.match(stderr, /stopping after the current batch/);
-    assert.match(stderr, /equisphere: training of s2cnn-small stopped; \d+ completed epoch\(s\) kept in .*\.ckpt; run the same command again to resume/);
+    assert.match(stderr, new RegExp('equisphere: training of s2cnn-small stopped; \\d+ '
+      + 'completed epoch\\(s\\) kept in .*\\.ckpt; run the same command again to resume'));
     const kept = Number(/stopped; (\d+) completed/.exec(stderr)?.[1]);
     assert.ok(kept >= 1 && kept < 400);
 
@@ -135,7 +141,8 @@ describe('equisphere command line: work', () => {
     const resumed = cli(...trainArgs, '--epochs', String(kept + 1));
     assert.equal(resumed.status, 0, resumed.stderr);
     assert.match(resumed.stderr, new RegExp(`resuming from .* after epoch ${kept}`));
-    const results = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8')) as ResultsFile;
+    const results = JSON.parse(
+      fs.readFileSync(path.join(out, 'results.json'), 'utf8')) as ResultsFile;
     assert.equal(results.runs[0].epochs, kept + 1);
     assert.deepEqual(results.runs[0].tests.map((t) => t.rotated), [false, true]);
     assert.match(resumed.stdout, /s2cnn-small\s+\d+\s+unrotated\s+96/);

@@ -7,7 +7,9 @@ import { after, describe, it } from 'node:test';
 import {
   readResults, resultsToCsv, writeResults, type ResultsFile, type RunRecord,
 } from '../../src/experiments/results.js';
-import { renderResultsPlots, renderResultsTable, writeResultsPlots } from '../../src/report/report.js';
+import {
+  renderResultsPlots, renderResultsTable, writeResultsPlots,
+} from '../../src/report/report.js';
 import { niceTicks, renderLinePlot } from '../../src/report/svg.js';
 import { formatBytes, formatDuration, renderTable } from '../../src/report/table.js';
 import type { Evaluation } from '../../src/train/trainer.js';
@@ -19,13 +21,15 @@ function classification(accuracy: number): Evaluation {
   return { task: 'classification', count: 100, loss: 0.5, seconds: 1, accuracy };
 }
 
-function run(model: string, trainSize: number, rotatedAccuracy: number, unrotated?: number): RunRecord {
+function run(model: string, trainSize: number, rotatedAccuracy: number,
+  unrotated?: number): RunRecord {
   return {
     task: 'classification', model, parameters: 1234, bandwidth: 16, trainRotated: model === 'cnn',
     trainSize, epochs: 2, batchSize: 32, learningRate: 1e-3, seed: 1, trainSeconds: 75,
     trainSamplesPerSecond: 10, finalTrainLoss: 0.3,
     tests: [
-      ...(unrotated === undefined ? [] : [{ rotated: false, evaluation: classification(unrotated) }]),
+      ...(unrotated === undefined ? []
+        : [{ rotated: false, evaluation: classification(unrotated) }]),
       { rotated: true, evaluation: classification(rotatedAccuracy) },
     ],
   };
@@ -34,12 +38,16 @@ function run(model: string, trainSize: number, rotatedAccuracy: number, unrotate
 const results: ResultsFile = {
   format: 'equisphere-results', version: 1, experiment: 'sweep', createdAt: '2024-01-01T00:00:00Z',
   equisphereVersion: '0.1.0', environment: {}, settings: {},
-  runs: [run('s2cnn', 100, 0.9, 0.92), run('s2cnn', 200, 0.95), run('cnn', 100, 0.5), run('cnn', 200, 0.625)],
+  runs: [
+    run('s2cnn', 100, 0.9, 0.92), run('s2cnn', 200, 0.95), run('cnn', 100, 0.5),
+    run('cnn', 200, 0.625),
+  ],
 };
 
 describe('text table', () => {
   it('aligns numbers right and text left under a rule', () => {
-    const text = renderTable(['model', 'acc'], [['s2cnn', '97.50'], ['cnn-small', '9.00'], ['x', null]]);
+    const text = renderTable(['model', 'acc'],
+      [['s2cnn', '97.50'], ['cnn-small', '9.00'], ['x', null]]);
     assert.equal(text, [
       'model        acc',
       '---------  -----',

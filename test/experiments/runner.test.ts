@@ -48,7 +48,7 @@ describe('runPoint with real models', () => {
     assert.notDeepEqual(weights(a.model), weights(c.model));
   });
 
-  it('resumes an interrupted run (real model, Adam, checkpoint file) to identical weights', async () => {
+  it('resumes an interrupted run (real model, Adam, checkpoint) to identical weights', async () => {
     const reference = await runPoint(spec, { data });
 
     const checkpointFolder = path.join(folder, 'checkpoints');
@@ -87,7 +87,7 @@ describe('runPoint with real models', () => {
 });
 
 describe('quick and sweep plans', () => {
-  it('quick trains the S2CNN unrotated, the CNN both ways (classification) or rotated (segmentation)', () => {
+  it('quick trains S2CNNs unrotated, CNNs both ways (classification) or rotated', () => {
     const points = quickPoints({
       ...QUICK_DEFAULTS, outFolder: folder, data,
     });
@@ -103,9 +103,11 @@ describe('quick and sweep plans', () => {
 
   it('sweep orders sizes and picks training data by family', () => {
     const points = sweepPoints({
-      task: 'segmentation', models: ['s2cnn-seg-small', 'cnn-seg-small'], trainSizes: [300, 100, 300],
+      task: 'segmentation', models: ['s2cnn-seg-small', 'cnn-seg-small'],
+      trainSizes: [300, 100, 300],
       trainData: 'auto', testUnrotated: false, bandwidth: 8, testSize: 10, epochs: 1, batchSize: 4,
-      learningRateS2cnn: 1e-3, learningRateCnn: 2e-3, seed: 1, outFolder: folder, data, fresh: false,
+      learningRateS2cnn: 1e-3, learningRateCnn: 2e-3, seed: 1, outFolder: folder, data,
+      fresh: false,
     });
     assert.deepEqual(points.map((p) => [p.model, p.trainSize, p.trainRotated, p.learningRate]), [
       ['s2cnn-seg-small', 100, false, 1e-3],
@@ -139,8 +141,9 @@ describe('runQuick and runSweep end to end (tiny)', () => {
     const csv = fs.readFileSync(path.join(outFolder, 'results.csv'), 'utf8').trim().split('\n');
     assert.equal(csv.length, 1 + 3 * 2);
     assert.match(csv[0], /^experiment,task,model/);
-    assert.equal(outcome.findings.length, 2);
-    assert.match(outcome.findings[1], /segmentation .* s2cnn-seg-small .* cnn-seg-small/);
+    assert.equal(outcome.findings.length, 3);
+    assert.match(outcome.findings[1], /segmentation: s2cnn-seg-small .* weighting them by area/);
+    assert.match(outcome.findings[2], /segmentation .* s2cnn-seg-small .* cnn-seg-small/);
   });
 
   it('sweep skips finished points when run again', async () => {

@@ -61,11 +61,13 @@ describe('checkpoint format', () => {
     const truncated = path.join(folder, 'truncated.ckpt');
     fs.writeFileSync(truncated, bytes.subarray(0, bytes.length - 4));
     assert.throws(() => loadCheckpointFile(truncated),
-      (e: Error) => e instanceof UserError && e.message.includes(truncated) && /truncated/.test(e.message));
+      (e: Error) => e instanceof UserError && e.message.includes(truncated)
+        && /truncated/.test(e.message));
 
     const wrong = path.join(folder, 'wrong.ckpt');
     fs.writeFileSync(wrong, 'hello, this is not a checkpoint');
-    assert.throws(() => loadCheckpointFile(wrong), (e: Error) => e instanceof UserError && /magic/.test(e.message));
+    assert.throws(() => loadCheckpointFile(wrong),
+      (e: Error) => e instanceof UserError && /magic/.test(e.message));
 
     assert.throws(() => loadCheckpointFile(path.join(folder, 'missing.ckpt')),
       (e: Error) => e instanceof UserError && /ENOENT/.test(e.message));

@@ -27,7 +27,7 @@ describe('estimateTrainingMemory', () => {
 describe('requireMemoryFits', () => {
   const footprint = { parameterCount: 1e6, activationFloatsPerSample: 50e6, tableBytes: 1e8 };
 
-  it('refuses a run that does not fit, saying what it needs and the largest batch that fits', () => {
+  it('refuses a run that does not fit, saying what it needs and the batch that fits', () => {
     let message = '';
     assert.throws(() => requireMemoryFits('training big', footprint, 32, 8 * GiB), (e: Error) => {
       message = e.message;
@@ -40,7 +40,8 @@ describe('requireMemoryFits', () => {
 
     // The suggestion fits and one more sample does not.
     requireMemoryFits('training big', footprint, suggested, 8 * GiB);
-    assert.throws(() => requireMemoryFits('training big', footprint, suggested + 1, 8 * GiB), UserError);
+    assert.throws(() => requireMemoryFits('training big', footprint, suggested + 1, 8 * GiB),
+      UserError);
   });
 
   it('tells to lower the bandwidth when not even one sample fits', () => {
@@ -54,7 +55,7 @@ describe('requireMemoryFits', () => {
     assert.ok(estimate.totalBytes <= USABLE_FRACTION * 8 * GiB);
   });
 
-  it('refuses the paper\'s segmentation S2CNN at batch 32 in 8 GiB but not at batch 1 in 24 GiB', () => {
+  it('refuses the paper\'s segmentation S2CNN at batch 32 in 8 GiB, not batch 1 in 24 GiB', () => {
     const entry = findModel('s2cnn-seg-paper');
     assert.throws(() => requireMemoryFits('s2cnn-seg-paper', entry.footprint(50), 32, 8 * GiB),
       UserError);

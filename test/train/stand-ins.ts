@@ -69,7 +69,8 @@ export class PixelSegmenter extends Module {
     for (let i = 0; i < n; i++) {
       for (let c = 0; c < k; c++) {
         for (let j = 0; j < p; j++) {
-          out[(i * k + c) * p + j] = this.scale.data[c] * input.data[i * p + j] + this.shift.data[c];
+          const x = input.data[i * p + j];
+          out[(i * k + c) * p + j] = this.scale.data[c] * x + this.shift.data[c];
         }
       }
     }

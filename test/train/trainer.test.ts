@@ -40,7 +40,8 @@ function weightsOf(model: Module): Float32Array[] {
 describe('epochOrder', () => {
   it('is a permutation that depends on seed and epoch only', () => {
     const order = epochOrder(50, 3, 2);
-    assert.deepEqual(Array.from(order).sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i));
+    assert.deepEqual(Array.from(order).sort((a, b) => a - b),
+      Array.from({ length: 50 }, (_, i) => i));
     assert.deepEqual(epochOrder(50, 3, 2), order);
     assert.notDeepEqual(epochOrder(50, 3, 3), order);
     assert.notDeepEqual(epochOrder(50, 4, 2), order);
@@ -50,7 +51,8 @@ describe('epochOrder', () => {
 describe('trainModel', () => {
   it('lowers the loss and learns the toy task', async () => {
     const model = freshModel();
-    const before = await evaluateModel(model, data, 'classification', { loss: softmaxCrossEntropy });
+    const before = await evaluateModel(model, data, 'classification',
+      { loss: softmaxCrossEntropy });
     const progress: number[] = [];
     const outcome = await trainModel(model, data, settings, {
       ...standIns, onProgress: (p) => progress.push(p.done),
@@ -112,7 +114,8 @@ describe('trainModel', () => {
 
   it('refuses to resume with different settings', async () => {
     const checkpointPath = path.join(folder, 'short.ckpt');
-    await trainModel(freshModel(), data, { ...settings, epochs: 1 }, { ...standIns, checkpointPath });
+    await trainModel(freshModel(), data, { ...settings, epochs: 1 },
+      { ...standIns, checkpointPath });
     const checkpoint = loadTrainingCheckpoint(checkpointPath);
     await assert.rejects(
       trainModel(freshModel(), data, { ...settings, batchSize: 8 },
@@ -124,7 +127,8 @@ describe('trainModel', () => {
   it('rejects bad settings with a UserError', async () => {
     await assert.rejects(trainModel(freshModel(), data, { ...settings, epochs: 0 }, standIns),
       UserError);
-    await assert.rejects(trainModel(freshModel(), data, { ...settings, learningRate: -1 }, standIns),
+    await assert.rejects(
+      trainModel(freshModel(), data, { ...settings, learningRate: -1 }, standIns),
       UserError);
   });
 });
@@ -154,6 +158,7 @@ describe('evaluateModel (segmentation)', () => {
     assert.equal(result.pixel?.perClassIoU[1], null);
     // Every column of a row has the same area, so area weighting agrees here.
     assert.ok(Math.abs((result.area?.meanIoUNonBackground ?? 0) - 0.5) < 1e-12);
-    assert.ok(Math.abs(result.confusionArea?.flat().reduce((s, v) => s + v, 0) as number - 3) < 1e-9);
+    const totalArea = result.confusionArea?.flat().reduce((s, v) => s + v, 0) as number;
+    assert.ok(Math.abs(totalArea - 3) < 1e-9);
   });
 });

@@ -27,8 +27,10 @@ export function gemm<T extends FloatArray>(
 ): void {
   if (m === 0 || n === 0) return;
   if (a instanceof Float32Array && b instanceof Float32Array && c instanceof Float32Array) {
-    active.gemm(transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
+    active.gemm(transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta,
+      c, cOffset, ldc);
   } else {
-    referenceGemm(transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
+    referenceGemm(transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta,
+      c, cOffset, ldc);
   }
 }

@@ -31,6 +31,9 @@ interface NativeAddon {
     table: Int32Array, count: number, alpha: number, a: Float32Array, b: Float32Array,
     beta: number, c: Float32Array,
   ): void;
+  patches?(direction: number, geometry: Int32Array, count: number, image: Float32Array,
+    imageOffset: number, imageStride: number, cols: Float32Array, colOffset: number,
+    ldc: number): void;
   setThreads(count: number): void;
   getThreads(): number;
   config(): string;
@@ -85,6 +88,14 @@ export interface NativeBackend extends KernelBackend {
     table: Int32Array, count: number, alpha: number, a: Float32Array, b: Float32Array,
     beta: number, c: Float32Array,
   ): void;
+
+  /**
+   * im2col (direction 0) or col2im (direction 1, accumulating) of `count` images in C, as
+   * PatchBackend of ops/extensions.ts declares; absent from addons built before it existed.
+   */
+  patches?(direction: 0 | 1, geometry: Int32Array, count: number, image: Float32Array,
+    imageOffset: number, imageStride: number, cols: Float32Array, colOffset: number,
+    ldc: number): void;
 
   /** Threads used by OpenBLAS and by the batched products. */
   threads(): number;
@@ -152,7 +163,9 @@ export function loadNativeBackend(options: NativeLoadOptions = {}): NativeBacken
 }
 
 function wrap(addon: NativeAddon): NativeBackend {
+  const patches = addon.patches;
   return {
+    ...(typeof patches === 'function' ? { patches } : {}),
     name: 'native',
     library: addon.config(),
     gemm: addon.sgemm,

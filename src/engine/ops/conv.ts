@@ -1,7 +1,7 @@
 import { gemm } from '../kernels/index.js';
 import { result, type Tensor } from '../tensor.js';
 import { check, checkRank, giveGrad } from './check.js';
-import { convolutionBackend } from './extensions.js';
+import { convolutionBackend, patchBackend } from './extensions.js';
 import { col2im, im2col, type PatchGeometry } from './im2col.js';
 
 /**
@@ -48,6 +48,38 @@ function scatter(src: Float32Array, n0: number, g: number, channels: number, pla
   }
 }
 
+function geometryArray(g: PatchGeometry): Int32Array {
+  return Int32Array.of(g.channels, g.height, g.width, g.kernelHeight, g.kernelWidth, g.stride,
+    g.padding, g.outHeight, g.outWidth);
+}
+
+/**
+ * im2col of images n0..n0+count-1 (each `imageSize` floats) side by side into cols (row length
+ * ld), in compiled code when the backend offers it.
+ */
+function unfoldGroup(geometry: PatchGeometry, src: Float32Array, n0: number, count: number,
+  imageSize: number, cols: Float32Array, ld: number): void {
+  const plane = geometry.outHeight * geometry.outWidth;
+  const fast = patchBackend();
+  if (fast !== null) {
+    fast.patches(0, geometryArray(geometry), count, src, n0 * imageSize, imageSize, cols, 0, ld);
+    return;
+  }
+  for (let t = 0; t < count; t++) im2col(geometry, src, (n0 + t) * imageSize, cols, t * plane, ld);
+}
+
+/** Adjoint of unfoldGroup: adds the columns onto images n0..n0+count-1 of dst. */
+function foldGroup(geometry: PatchGeometry, cols: Float32Array, ld: number, dst: Float32Array,
+  n0: number, count: number, imageSize: number): void {
+  const plane = geometry.outHeight * geometry.outWidth;
+  const fast = patchBackend();
+  if (fast !== null) {
+    fast.patches(1, geometryArray(geometry), count, dst, n0 * imageSize, imageSize, cols, 0, ld);
+    return;
+  }
+  for (let t = 0; t < count; t++) col2im(geometry, cols, t * plane, ld, dst, (n0 + t) * imageSize);
+}
+
 function addBias(out: Float32Array, bias: Float32Array, batch: number, plane: number): void {
   const channels = bias.length;
   for (let n = 0; n < batch; n++) {
@@ -89,7 +121,7 @@ function conv2dGroups(geometry: PatchGeometry, batch: number, outChannels: numbe
   for (let n0 = 0; n0 < batch; n0 += group) {
     const g = Math.min(group, batch - n0);
     const ld = g * plane;
-    for (let t = 0; t < g; t++) im2col(geometry, x, (n0 + t) * inPlane, cols, t * plane, ld);
+    unfoldGroup(geometry, x, n0, g, inPlane, cols, ld);
     if (wide === null || g === 1) {
       gemm(false, false, outChannels, ld, rows, 1, w, 0, rows, cols, 0, ld, 0,
         out, n0 * outChannels * plane, ld);
@@ -122,16 +154,12 @@ function conv2dGroupsBackward(geometry: PatchGeometry, batch: number, outChannel
     }
     // dW += dY cols^T, then dcols = W^T dY (reusing the columns buffer) and dx = col2im(dcols).
     if (gw !== null) {
-      for (let t = 0; t < count; t++) {
-        im2col(geometry, x, (n0 + t) * inPlane, cols, t * plane, ld);
-      }
+      unfoldGroup(geometry, x, n0, count, inPlane, cols, ld);
       gemm(false, true, outChannels, rows, ld, 1, dy, dyOffset, ld, cols, 0, ld, 1, gw, 0, rows);
     }
     if (gx !== null) {
       gemm(true, false, rows, ld, outChannels, 1, w, 0, rows, dy, dyOffset, ld, 0, cols, 0, ld);
-      for (let t = 0; t < count; t++) {
-        col2im(geometry, cols, t * plane, ld, gx, (n0 + t) * inPlane);
-      }
+      foldGroup(geometry, cols, ld, gx, n0, count, inPlane);
     }
   }
 }
@@ -157,7 +185,7 @@ function convTranspose2dGroups(geometry: PatchGeometry, batch: number, inChannel
       xOffset = 0;
     }
     gemm(true, false, rows, ld, inChannels, 1, w, 0, rows, xs, xOffset, ld, 0, cols, 0, ld);
-    for (let t = 0; t < g; t++) col2im(geometry, cols, t * plane, ld, out, (n0 + t) * outPlane);
+    foldGroup(geometry, cols, ld, out, n0, g, outPlane);
   }
 }
 
@@ -176,9 +204,7 @@ function convTranspose2dGroupsBackward(geometry: PatchGeometry, batch: number,
     const count = Math.min(group, batch - n0);
     const ld = count * plane;
     const xOffset = n0 * inChannels * plane;
-    for (let t = 0; t < count; t++) {
-      im2col(geometry, gy, (n0 + t) * outPlane, cols, t * plane, ld);
-    }
+    unfoldGroup(geometry, gy, n0, count, outPlane, cols, ld);
     if (gx !== null) {
       if (wide === null || count === 1) {
         gemm(false, false, inChannels, ld, rows, 1, w, 0, rows, cols, 0, ld, 0, gx, xOffset, ld);

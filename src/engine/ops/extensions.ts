@@ -38,6 +38,25 @@ export interface ConvolutionBackend extends KernelBackend {
     gradWeight: Float32Array | null): void;
 }
 
+/**
+ * Patch unfolding in compiled code (the native backend): direction 0 writes the columns of
+ * `count` images (image t at imageOffset + t imageStride, its columns at colOffset + t Ho Wo,
+ * rows ldc apart) as ops/im2col.ts's im2col does; direction 1 adds columns back onto the
+ * images as col2im does. geometry: Int32Array [channels, height, width, kernelHeight,
+ * kernelWidth, stride, padding, outHeight, outWidth].
+ */
+export interface PatchBackend extends KernelBackend {
+  patches(direction: 0 | 1, geometry: Int32Array, count: number, image: Float32Array,
+    imageOffset: number, imageStride: number, cols: Float32Array, colOffset: number,
+    ldc: number): void;
+}
+
+/** The active backend when it unfolds patches itself, else null. */
+export function patchBackend(): PatchBackend | null {
+  const backend = activeBackend() as Partial<PatchBackend>;
+  return typeof backend.patches === 'function' ? backend as PatchBackend : null;
+}
+
 function hasBatched(backend: KernelBackend): backend is StridedBatchedBackend {
   return typeof (backend as Partial<StridedBatchedBackend>).gemmStridedBatched === 'function';
 }

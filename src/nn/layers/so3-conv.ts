@@ -1,5 +1,5 @@
-import { gemm } from '../../engine/kernels/index.js';
-import { parameter, result, Tensor } from '../../engine/tensor.js';
+import { activeBackend, gemm } from '../../engine/kernels/index.js';
+import { isGradEnabled, parameter, result, Tensor } from '../../engine/tensor.js';
 import { so3CoefficientCount } from '../../harmonic/indexing.js';
 import {
   so3Forward, so3ForwardAdjoint, so3Inverse, so3InverseAdjoint,
@@ -178,6 +178,13 @@ export class Workspace {
   }
 }
 
+/**
+ * The one Workspace of all spectral layers. Their buffers live only inside one synchronous
+ * forward or backward call, so the layers can share them: memory then holds one set of scratch
+ * buffers of the largest layer instead of one set per layer.
+ */
+export const layerWorkspace = new Workspace();
+
 /** Adds bias[c] to every value of channel c of a [N, C, points] array, in place. */
 export function addChannelBias(
   data: Float32Array, bias: Float32Array, batch: number, points: number,
@@ -233,6 +240,97 @@ export function kernelSpectrumWeightGradient(
   gemm(true, false, pairs, gridSize, coefficients, alpha, grad.im, 0, pairs, table.im, 0, gridSize,
     1, out, 0, gridSize);
   return out;
+}
+
+/*
+ * The SO(3) kernel spectrum of real weights has y^l_{-n,-p} = (-1)^{n-p} conj(y^l_np), like every
+ * spectrum of a real signal, and so has its gradient. So only the rows n >= 0 of each degree are
+ * computed (about half the work of kernelSpectrum), and the weight gradient sums the rows n > 0
+ * twice and the rows n = 0 (closed under the mirror) once.
+ */
+
+/**
+ * kernelSpectrum for the rows n >= 0 of each degree l < L of an SO(3) spectrum: out rows
+ * [l][n][p] with n >= 0 written, the others left as they are.
+ */
+export function halfKernelSpectrum(
+  table: PlanarComplex, weights: Float32Array, L: number, gridSize: number, pairs: number,
+  alpha: number, out: PlanarComplex,
+): void {
+  for (let l = 0; l < L; l++) {
+    const dl = 2 * l + 1;
+    const first = so3CoefficientCount(l) + l * dl;
+    const rows = (l + 1) * dl;
+    gemm(false, true, rows, pairs, gridSize, alpha, table.re, first * gridSize, gridSize,
+      weights, 0, gridSize, 0, out.re, first * pairs, pairs);
+    gemm(false, true, rows, pairs, gridSize, alpha, table.im, first * gridSize, gridSize,
+      weights, 0, gridSize, 0, out.im, first * pairs, pairs);
+  }
+}
+
+/**
+ * kernelSpectrumWeightGradient for a gradient with the real-signal symmetry, from its rows
+ * n >= 0 only: alpha Re(T^H g)^T as [pairs][|grid|].
+ */
+export function halfKernelSpectrumWeightGradient(
+  table: PlanarComplex, grad: PlanarComplex, L: number, gridSize: number, pairs: number,
+  alpha: number,
+): Float32Array {
+  const out = new Float32Array(pairs * gridSize);
+  let beta = 0;
+  for (let l = 0; l < L; l++) {
+    const dl = 2 * l + 1;
+    const zero = so3CoefficientCount(l) + l * dl;
+    // Rows n = 0 once, rows n > 0 twice (for their mirrors n < 0).
+    for (const [first, rows, weight] of [[zero, dl, 1], [zero + dl, l * dl, 2]]) {
+      if (rows === 0) continue;
+      gemm(true, false, pairs, gridSize, rows, weight * alpha, grad.re, first * pairs, pairs,
+        table.re, first * gridSize, gridSize, beta, out, 0, gridSize);
+      gemm(true, false, pairs, gridSize, rows, weight * alpha, grad.im, first * pairs, pairs,
+        table.im, first * gridSize, gridSize, 1, out, 0, gridSize);
+      beta = 1;
+    }
+  }
+  return out;
+}
+
+/**
+ * For one degree l at `offset` (= so3CoefficientCount(l) C_in C_out): y rows (p, c), columns
+ * (n, c') from raw [n][p][c][c'] whose rows n >= 0 only are read, n < 0 by
+ * y_{-n,-p} = (-1)^{n-p} conj(y_np).
+ */
+export function unfoldKernelMatrix(
+  raw: PlanarComplex, y: PlanarComplex, offset: number, l: number, ci: number, co: number,
+): void {
+  const dl = 2 * l + 1;
+  const ld = dl * co;
+  const rawRe = raw.re;
+  const rawIm = raw.im;
+  const yRe = y.re;
+  const yIm = y.im;
+  for (let n = -l; n <= l; n++) {
+    const flip = n < 0;
+    for (let p = -l; p <= l; p++) {
+      const sign = flip && (n - p) % 2 !== 0 ? -1 : 1;
+      const imSign = flip ? -sign : sign;
+      const sourceRow = flip ? (-n + l) * dl + (-p + l) : (n + l) * dl + (p + l);
+      let from = offset + sourceRow * ci * co;
+      let to = offset + (p + l) * ci * ld + (n + l) * co;
+      for (let c = 0; c < ci; c++, to += ld - co) {
+        for (let k = 0; k < co; k++, from++, to++) {
+          yRe[to] = sign * rawRe[from];
+          yIm[to] = imSign * rawIm[from];
+        }
+      }
+    }
+  }
+}
+
+/** Whether two arrays hold the same values (NaN never equals, so it forces a recompute). */
+function sameValues(a: Float32Array, b: Float32Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Uniform(-1, 1) initial kernel weights [C_in, C_out, |grid|] (s2cnn's initialisation). */
@@ -292,7 +390,8 @@ export class SO3Convolution extends Module {
   /** Degrees l < degrees carried through the layer: min(b_in, b_out). */
   readonly degrees: number;
   private table: PlanarComplex | null = null;
-  private readonly workspace = new Workspace();
+  private kernelCache: { weights: Float32Array; spectrum: PlanarComplex } | null = null;
+  private readonly workspace = layerWorkspace;
 
   constructor(
     readonly inChannels: number, readonly outChannels: number,
@@ -322,20 +421,29 @@ export class SO3Convolution extends Module {
    * ((2l+1) C_in) x ((2l+1) C_out) matrix with rows (p, c) and columns (n, c').
    */
   private spectrumOfKernel(): PlanarComplex {
+    // Inference reuses the last spectrum while the weights are those it was computed from
+    // (compared value by value: optimizers update weights in place). Training recomputes it,
+    // so that no extra spectrum outlives a step.
+    const cached = this.kernelCache;
+    const caching = !isGradEnabled();
+    if (caching && cached !== null && sameValues(cached.weights, this.weight.data)) {
+      return cached.spectrum;
+    }
+    this.kernelCache = null;
+
     const { inChannels: ci, outChannels: co, degrees: L } = this;
     const pairs = ci * co;
     const count = so3CoefficientCount(L);
     const raw = this.workspace.complex('kernelRaw', count * pairs);
-    kernelSpectrum(this.kernelTable(), this.weight.data, count, this.grid.length, pairs,
+    halfKernelSpectrum(this.kernelTable(), this.weight.data, L, this.grid.length, pairs,
       this.scaling, raw);
 
-    // raw is [l][n][p][c][c']; move n next to c'.
+    // raw is [l][n][p][c][c'] for n >= 0; move n next to c', filling n < 0 by symmetry.
     const y = { re: new Float32Array(count * pairs), im: new Float32Array(count * pairs) };
     for (let l = 0; l < L; l++) {
-      const dl = 2 * l + 1;
-      const offset = so3CoefficientCount(l) * pairs;
-      swapMiddleAxesComplex(raw, offset, y, offset, 1, dl, dl * ci, co);
+      unfoldKernelMatrix(raw, y, so3CoefficientCount(l) * pairs, l, ci, co);
     }
+    if (caching) this.kernelCache = { weights: Float32Array.from(this.weight.data), spectrum: y };
     return y;
   }
 
@@ -398,14 +506,17 @@ export class SO3Convolution extends Module {
       // then the adjoint of the analysis.
       const gxRows = this.workspace.complex('gxRows', count * n * ci);
       const gx = this.workspace.complex('gx', count * n * ci);
-      const yT = this.workspace.complex('yT', count * ci * co);
+      // The compiled backends read a transposed operand in place; the plain-TypeScript one
+      // would walk it with a stride, so it gets a transposed copy.
+      const copy = activeBackend().name === 'reference';
+      const yT = copy ? this.workspace.complex('yT', count * ci * co) : y;
       for (let l = 0; l < L; l++) {
         const dl = 2 * l + 1;
         const before = so3CoefficientCount(l);
-        transposeComplex(y, before * ci * co, yT, before * ci * co, dl * ci, dl * co);
-        complexGemm(false, false, false, false, (l + 1) * n, dl * ci, dl * co, 1,
-          gRows, (before * n + l * n * dl) * co, dl * co, yT, before * ci * co, dl * ci,
-          0, gxRows, (before * n + l * n * dl) * ci, dl * ci);
+        if (copy) transposeComplex(y, before * ci * co, yT, before * ci * co, dl * ci, dl * co);
+        complexGemm(false, false, !copy, false, (l + 1) * n, dl * ci, dl * co, 1,
+          gRows, (before * n + l * n * dl) * co, dl * co, yT, before * ci * co,
+          copy ? dl * ci : dl * co, 0, gxRows, (before * n + l * n * dl) * ci, dl * ci);
         unfoldSymmetricRows(gxRows, before * n * ci, gx, before * n * ci, l, n, ci);
       }
       input.accumulateGrad(so3ForwardAdjoint(gx, n * ci, bIn, L));
@@ -425,7 +536,7 @@ export class SO3Convolution extends Module {
           0, gy, before * pairs + l * ci * dl * co, dl * co);
         unfoldSymmetricKernelRows(gy, before * pairs, gyRaw, before * pairs, l, ci, co);
       }
-      this.weight.accumulateGrad(kernelSpectrumWeightGradient(this.kernelTable(), gyRaw, count,
+      this.weight.accumulateGrad(halfKernelSpectrumWeightGradient(this.kernelTable(), gyRaw, L,
         this.grid.length, pairs, this.scaling));
     }
   }

@@ -7,7 +7,8 @@ import { Module } from '../module.js';
 import { PlanarComplex, So3KernelGrid, so3ToS2KernelTable } from './kernel-grids.js';
 import {
   addChannelBias, channelBiasGradient, checkInputShape, checkLayerSizes, complexGemm, initialKernel,
-  kernelSpectrum, kernelSpectrumWeightGradient, swapMiddleAxesComplex, transposeComplex, Workspace,
+  kernelSpectrum, kernelSpectrumWeightGradient, layerWorkspace, swapMiddleAxesComplex,
+  transposeComplex,
 } from './so3-conv.js';
 
 /**
@@ -34,7 +35,7 @@ export class SO3ToS2 extends Module {
   /** Degrees l < degrees carried through the layer: min(b_in, b_out). */
   readonly degrees: number;
   private table: PlanarComplex | null = null;
-  private readonly workspace = new Workspace();
+  private readonly workspace = layerWorkspace;
 
   constructor(
     readonly inChannels: number, readonly outChannels: number,

@@ -84,8 +84,13 @@ function s2cnnFootprint(config: S2cnnClassifierConfig | S2cnnSegmenterConfig,
   let channels = config.inChannels;
   let bandwidth = config.bandwidth;
 
-  const layers: Array<{ channels: number; bandwidth: number; gridPoints: number; toS2?: boolean }> = [
-    { channels: config.s2.channels, bandwidth: config.s2.bandwidth, gridPoints: s2GridPoints(config.s2.grid) },
+  const layers: Array<{
+    channels: number; bandwidth: number; gridPoints: number; toS2?: boolean;
+  }> = [
+    {
+      channels: config.s2.channels, bandwidth: config.s2.bandwidth,
+      gridPoints: s2GridPoints(config.s2.grid),
+    },
     ...config.so3.map((layer) => ({
       channels: layer.channels, bandwidth: layer.bandwidth, gridPoints: so3GridPoints(layer.grid),
     })),
@@ -101,7 +106,8 @@ function s2cnnFootprint(config: S2cnnClassifierConfig | S2cnnSegmenterConfig,
   for (const layer of layers) {
     const degrees = Math.min(bandwidth, layer.bandwidth);
     const coefficients = so3CoefficientCount(degrees);
-    const outputPoints = layer.toS2 === true ? (2 * layer.bandwidth) ** 2 : (2 * layer.bandwidth) ** 3;
+    const side = 2 * layer.bandwidth;
+    const outputPoints = layer.toS2 === true ? side ** 2 : side ** 3;
     floats += 2 * layer.channels * outputPoints;
     floats += 2 * coefficients * (channels + layer.channels);
     tableBytes += 8 * coefficients * (2 * bandwidth + 2 * layer.bandwidth);
@@ -151,7 +157,8 @@ function cnnFootprint(config: CnnClassifierConfig | CnnSegmenterConfig, inputSiz
   if (!segmentation) {
     // Head: BatchNorm(w) Linear(w, 64) BatchNorm(64) Linear(64, 32) BatchNorm(32) Linear(32, 10).
     const width = channels[channels.length - 1];
-    parameterCount += 2 * width + (width * 64 + 64) + 2 * 64 + (64 * 32 + 32) + 2 * 32 + (32 * 10 + 10);
+    parameterCount += 2 * width + (width * 64 + 64) + 2 * 64 + (64 * 32 + 32) + 2 * 32
+      + (32 * 10 + 10);
   }
   return { parameterCount, activationFloatsPerSample: floats + largestPatches, tableBytes: 0 };
 }
@@ -206,9 +213,12 @@ const ENTRIES: ModelEntry[] = [
     'the paper\'s "150k" deep S2CNN classifier (b = 30)'),
   cnnClassifierEntry('cnn-small', CNN_CLASSIFIER_SMALL, 16,
     'small planar CNN classifier for two CPU cores'),
-  cnnClassifierEntry('cnn-114k', CNN_CLASSIFIER_114K, 30, 'the paper\'s 114k CNN classifier (b = 30)'),
-  cnnClassifierEntry('cnn-509k', CNN_CLASSIFIER_509K, 30, 'the paper\'s 0.5M CNN classifier (b = 30)'),
-  cnnClassifierEntry('cnn-2.5m', CNN_CLASSIFIER_2_5M, 30, 'the paper\'s 2.5M CNN classifier (b = 30)'),
+  cnnClassifierEntry('cnn-114k', CNN_CLASSIFIER_114K, 30,
+    'the paper\'s 114k CNN classifier (b = 30)'),
+  cnnClassifierEntry('cnn-509k', CNN_CLASSIFIER_509K, 30,
+    'the paper\'s 0.5M CNN classifier (b = 30)'),
+  cnnClassifierEntry('cnn-2.5m', CNN_CLASSIFIER_2_5M, 30,
+    'the paper\'s 2.5M CNN classifier (b = 30)'),
   s2cnnSegmenterEntry('s2cnn-seg-small', S2CNN_SEGMENTER_SMALL,
     'small segmentation S2CNN for two CPU cores (preset b = 16)'),
   s2cnnSegmenterEntry('s2cnn-seg-paper', S2CNN_SEGMENTER_PAPER,
@@ -217,7 +227,8 @@ const ENTRIES: ModelEntry[] = [
     'small planar segmentation CNN for two CPU cores'),
   cnnSegmenterEntry('cnn-seg-218k', CNN_SEGMENTER_218K, 50,
     'the paper\'s 218k segmentation CNN (b = 50)'),
-  cnnSegmenterEntry('cnn-seg-1m', CNN_SEGMENTER_1M, 50, 'the paper\'s 1M segmentation CNN (b = 50)'),
+  cnnSegmenterEntry('cnn-seg-1m', CNN_SEGMENTER_1M, 50,
+    'the paper\'s 1M segmentation CNN (b = 50)'),
   cnnSegmenterEntry('cnn-seg-5.5m', CNN_SEGMENTER_5_5M, 50,
     'the paper\'s 5.5M segmentation CNN (b = 50)'),
 ];
