@@ -26,6 +26,14 @@ export interface ProgressUpdate {
 
 let activeBar: ProgressBar | null = null;
 
+/** Seconds as m:ss or h:mm:ss ('-:--' when unknown). */
+function clock(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '-:--';
+  const s = Math.round(seconds);
+  const mmss = `${Math.floor((s % 3600) / 60)}:${String(s % 60).padStart(2, '0')}`;
+  return s >= 3600 ? `${Math.floor(s / 3600)}:${mmss.padStart(5, '0')}` : mmss;
+}
+
 /** Ends the line of the most recent bar, if it is drawn (before an error message). */
 export function closeProgressLine(): void {
   activeBar?.endLine();
@@ -66,7 +74,10 @@ export class ProgressBar {
 
     const text = this.render(progress, progress.elapsedSeconds ?? t - this.taskStart);
     if (this.interactive) {
-      const width = Math.max(20, (this.stream.columns ?? 100) - 1);
+      // A terminal of unknown size reports 0 columns.
+      const columns = this.stream.columns !== undefined && this.stream.columns > 0
+        ? this.stream.columns : 100;
+      const width = Math.max(20, columns - 1);
       this.stream.write(`\r${text.slice(0, width).padEnd(width)}`);
       this.lineVisible = true;
       if (finished) this.endLine();
@@ -95,17 +106,24 @@ export class ProgressBar {
     const rate = elapsed > 0 ? progress.done / elapsed : 0;
     const left = rate > 0 ? (progress.total - progress.done) / rate : NaN;
     const unit = progress.unit ?? 'samples';
-    const slots = 24;
-    const filled = Math.round(fraction * slots);
-    const bar = this.interactive ? ` [${'#'.repeat(filled)}${'.'.repeat(slots - filled)}]` : '';
-    const parts = [
-      `${progress.label}${bar} ${progress.done}/${progress.total} ${unit}`,
-      `${(100 * fraction).toFixed(0)}%`,
-      `${rate.toFixed(1)} ${unit}/s`,
-      `elapsed ${formatDuration(elapsed)}`,
-      progress.done >= progress.total ? 'done' : `left ${formatDuration(left)}`,
-    ];
-    if (progress.detail !== undefined) parts.push(progress.detail);
-    return parts.join(' | ');
+    const percent = `${(100 * fraction).toFixed(0)}%`;
+    const remaining = progress.done >= progress.total ? 'done' : `left ${formatDuration(left)}`;
+    const detail = progress.detail === undefined ? [] : [progress.detail];
+
+    if (this.interactive) {
+      // One compact line: the label, the bar, then the numbers that change.
+      const slots = 16;
+      const filled = Math.round(fraction * slots);
+      const bar = `[${'#'.repeat(filled)}${'.'.repeat(slots - filled)}]`;
+      const time = progress.done >= progress.total ? 'done' : `${clock(left)} left`;
+      return [
+        `${progress.label} ${bar} ${progress.done}/${progress.total} ${percent}`,
+        `${rate.toFixed(1)} ${unit}/s`, `${clock(elapsed)} elapsed, ${time}`, ...detail,
+      ].join(' | ');
+    }
+    return [
+      `${progress.label} ${progress.done}/${progress.total} ${unit}`, percent,
+      `${rate.toFixed(1)} ${unit}/s`, `elapsed ${formatDuration(elapsed)}`, remaining, ...detail,
+    ].join(' | ');
   }
 }

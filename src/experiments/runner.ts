@@ -127,7 +127,7 @@ export async function runPoint(spec: PointSpec, context: PointContext): Promise<
   const resumeFrom = checkpointPath === undefined || context.fresh === true ? undefined
     : usableCheckpoint(checkpointPath, identity, settings, hooks);
 
-  const label = `train ${spec.model} (${spec.trainRotated ? 'rotated' : 'unrotated'} spheres)`;
+  const label = `train ${spec.model} (${spec.trainRotated ? 'rotated' : 'unrotated'})`;
   const outcome = await trainModel(model, train.data, settings, {
     checkpointPath, resumeFrom, identity, shouldStop: hooks.shouldStop,
     onProgress: (p) => reportTraining(hooks, label, p),

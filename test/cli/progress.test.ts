@@ -29,9 +29,10 @@ describe('ProgressBar', () => {
     }
     const draws = stream.text.split('\r').filter((s) => s.length > 0);
     assert.equal(draws.length, 6, JSON.stringify(draws));
-    assert.match(draws[0], /^train \[#{2}\.{22}\] 10\/100 samples \| 10% /);
-    assert.match(draws[1], /^train \[#{7}\.{17}\] 30\/100 samples \| 30% \| 240\.0 samples\/s \| /);
-    assert.match(draws[5], /100\/100 samples \| 100% .*\| done \| loss 0\.5/);
+    assert.match(draws[0], /^train \[#{2}\.{14}\] 10\/100 10% \| /);
+    assert.equal(draws[1].trimEnd(),
+      'train [#####...........] 30/100 30% | 240.0 samples/s | 0:00 elapsed, 0:00 left | loss 0.5');
+    assert.match(draws[5], /100\/100 100% .* elapsed, done \| loss 0\.5/);
     assert.ok(stream.text.endsWith('\n'));
     assert.ok(draws[0].length === 119, 'padded to the terminal width');
   });
