@@ -66,12 +66,16 @@ const DATA_OPTIONS: OptionSpec = {
   'source-folder': { type: 'string' },
   cache: { type: 'string' },
   items: { type: 'string' },
+  canvas: { type: 'string' },
+  threshold: { type: 'string' },
 };
 const DATA_HELP: Array<[string, string]> = [
   ['--source NAME', 'mnist-embedded (default), mnist or fashion-mnist'],
   ['--source-folder DIR', 'folder with the IDX files of mnist / fashion-mnist'],
   ['--cache DIR', `dataset cache folder (default ${defaultCacheFolder()})`],
   ['--items N', 'items per sphere for segmentation (default 1; the paper also uses 4)'],
+  ['--canvas PIXELS', 'side of the planar canvas holding the items (default 28 per grid cell)'],
+  ['--threshold T', 'segmentation mask threshold on the 0..255 intensity (default 150)'],
 ];
 
 function dataOptions(values: ParsedValues): DataOptions {
@@ -82,7 +86,22 @@ function dataOptions(values: ParsedValues): DataOptions {
     sourceFolder: stringOption(values, 'source-folder'),
     cacheFolder: stringOption(values, 'cache', defaultCacheFolder()),
     itemsPerSphere: integerOption(values, 'items', 1, 1, 16),
+    canvasSize: values.canvas === undefined
+      ? undefined : integerOption(values, 'canvas', 28, 1, 4096),
+    threshold: thresholdOption(values),
   };
+}
+
+/** --threshold: a number in [0, 255) on the normalised sphere intensity. */
+function thresholdOption(values: ParsedValues): number | undefined {
+  const text = stringOption(values, 'threshold');
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || value < 0 || value >= 255) {
+    throw new UserError(`--threshold: expected a number in [0, 255) on the 0..255 sphere `
+      + `intensity, got '${text}'`);
+  }
+  return value;
 }
 
 function memoryLimitOption(values: ParsedValues): number | undefined {
@@ -569,8 +588,10 @@ const data: Command = {
     });
     const set = task === 'classification'
       ? loadOrGenerate(options.cacheFolder, { task, ...common }, onProgress)
-      : loadOrGenerate(options.cacheFolder,
-        { task, ...common, itemsPerSphere: options.itemsPerSphere }, onProgress);
+      : loadOrGenerate(options.cacheFolder, {
+        task, ...common, itemsPerSphere: options.itemsPerSphere, canvasSize: options.canvasSize,
+        threshold: options.threshold,
+      }, onProgress);
     bar.endLine();
     process.stderr.write(set.reused ? 'equisphere: found in the cache\n' : '');
     process.stdout.write(`${path.resolve(set.folder)}\n`);

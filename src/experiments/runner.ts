@@ -32,6 +32,10 @@ export interface DataOptions {
   cacheFolder: string;
   /** Items per sphere for segmentation (the paper uses 1 and 4). */
   itemsPerSphere: number;
+  /** Side of the planar canvas holding the items (default: a grid of 28 x 28 cells). */
+  canvasSize?: number;
+  /** Mask threshold on the 0..255 sphere intensity (default 150, as in the paper). */
+  threshold?: number;
 }
 
 export interface PointSpec {
@@ -232,14 +236,20 @@ export function loadSpheres(task: Task, split: 'train' | 'test', count: number, 
   const common = { source, split, count, bandwidth, rotated, seed };
   const set = task === 'classification'
     ? loadOrGenerate(data.cacheFolder, { task, ...common }, onProgress)
-    : loadOrGenerate(data.cacheFolder, { task, ...common, itemsPerSphere: data.itemsPerSphere },
-      onProgress);
+    : loadOrGenerate(data.cacheFolder, {
+      task, ...common, itemsPerSphere: data.itemsPerSphere, canvasSize: data.canvasSize,
+      threshold: data.threshold,
+    }, onProgress);
   const targets = set.task === 'classification' ? set.labels : set.masks;
   return {
     data: { images: set.images, targets, count: set.count, bandwidth: set.bandwidth },
     description: {
       source: data.source, fingerprint: sourceFingerprint(source), count, rotated, seed,
       items: task === 'segmentation' ? data.itemsPerSphere : 1,
+      ...(task === 'segmentation' && data.canvasSize !== undefined
+        ? { canvas: data.canvasSize } : {}),
+      ...(task === 'segmentation' && data.threshold !== undefined
+        ? { threshold: data.threshold } : {}),
     },
     folder: set.folder,
   };

@@ -34,7 +34,9 @@ export abstract class Module {
   namedParameters(prefix = ''): Array<[string, Tensor]> {
     const out: Array<[string, Tensor]> = [];
     for (const [name, tensor] of this.ownParameters) out.push([prefix + name, tensor]);
-    for (const [name, child] of this.children) out.push(...child.namedParameters(`${prefix}${name}.`));
+    for (const [name, child] of this.children) {
+      out.push(...child.namedParameters(`${prefix}${name}.`));
+    }
     return out;
   }
 
@@ -65,7 +67,9 @@ export abstract class Module {
   /** Parameters and buffers by name, for checkpoints (values are copied). */
   stateDict(): Map<string, Float32Array> {
     const state = new Map<string, Float32Array>();
-    for (const [name, tensor] of this.namedParameters()) state.set(name, Float32Array.from(tensor.data));
+    for (const [name, tensor] of this.namedParameters()) {
+      state.set(name, Float32Array.from(tensor.data));
+    }
     for (const [name, values] of this.namedBuffers()) state.set(name, Float32Array.from(values));
     return state;
   }
@@ -79,7 +83,9 @@ export abstract class Module {
       const source = state.get(name);
       if (source === undefined) throw new Error(`checkpoint has no entry "${name}"`);
       if (source.length !== target.length) {
-        throw new Error(`checkpoint entry "${name}" has ${source.length} values, expected ${target.length}`);
+        throw new Error(
+          `checkpoint entry "${name}" has ${source.length} values, expected ${target.length}`,
+        );
       }
       target.set(source);
     }

@@ -5,7 +5,8 @@
  * S2:    2b x 2b points, stored [beta, alpha] (row-major, alpha fastest).
  * SO(3): (2b)^3 points, stored [beta, alpha, gamma] (gamma fastest).
  *
- *   beta_j  = pi (2j + 1) / (4b),  j = 0 .. 2b-1   (no sample on a pole; beta_{2b-1-j} = pi - beta_j)
+ *   beta_j  = pi (2j + 1) / (4b),  j = 0 .. 2b-1
+ *             (no sample on a pole; beta_{2b-1-j} = pi - beta_j)
  *   alpha_k = 2 pi k / (2b),       k = 0 .. 2b-1   (gamma uses the same values)
  */
 

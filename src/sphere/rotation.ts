@@ -43,7 +43,8 @@ export function transpose(a: Matrix3): Matrix3 {
 
 /** R = Rz(alpha) Ry(beta) Rz(gamma). */
 export function eulerToMatrix(angles: EulerZYZ): Matrix3 {
-  return multiply(multiply(rotationZ(angles.alpha), rotationY(angles.beta)), rotationZ(angles.gamma));
+  const zy = multiply(rotationZ(angles.alpha), rotationY(angles.beta));
+  return multiply(zy, rotationZ(angles.gamma));
 }
 
 /**
@@ -73,7 +74,9 @@ export function matrixToEuler(r: Matrix3): EulerZYZ {
 }
 
 /** out = R x for a 3-vector. */
-export function rotateVector(r: Matrix3, x: ArrayLike<number>, out = new Float64Array(3)): Float64Array {
+export function rotateVector(
+  r: Matrix3, x: ArrayLike<number>, out = new Float64Array(3),
+): Float64Array {
   const x0 = x[0];
   const x1 = x[1];
   const x2 = x[2];

@@ -11,7 +11,8 @@ import { UserError } from './errors.js';
 export function writeFileAtomic(filePath: string, data: string | Uint8Array): void {
   const folder = path.dirname(filePath);
   ensureWritableFolder(folder);
-  const temporary = path.join(folder, `.${path.basename(filePath)}.${process.pid}.${Date.now()}.tmp`);
+  const temporaryName = `.${path.basename(filePath)}.${process.pid}.${Date.now()}.tmp`;
+  const temporary = path.join(folder, temporaryName);
   try {
     fs.writeFileSync(temporary, data);
     fs.renameSync(temporary, filePath);

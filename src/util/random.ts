@@ -64,7 +64,9 @@ export class Random {
 
   /** Uniform integer in [0, n), without modulo bias. */
   int(n: number): number {
-    if (!(n >= 1) || n > 2 ** 32) throw new RangeError(`Random.int: n must be in [1, 2^32], got ${n}`);
+    if (!(n >= 1) || n > 2 ** 32) {
+      throw new RangeError(`Random.int: n must be in [1, 2^32], got ${n}`);
+    }
     const limit = Math.floor(2 ** 32 / n) * n;
     for (;;) {
       const u = this.nextUint32();
