@@ -1,4 +1,5 @@
 import { Tensor } from '../engine/tensor.js';
+import { UserError } from '../util/errors.js';
 
 /**
  * Base class of layers and models. A module owns named parameters (trainable tensors), named
@@ -74,23 +75,37 @@ export abstract class Module {
     return state;
   }
 
-  /** Loads values saved by stateDict; every name and size must match. */
+  /**
+   * Loads values saved by stateDict; every name and size must match, and every value must be
+   * finite. A mismatch is a UserError: it means a checkpoint of another model or a damaged file.
+   */
   loadStateDict(state: Map<string, Float32Array>): void {
     const targets = new Map<string, Float32Array>();
     for (const [name, tensor] of this.namedParameters()) targets.set(name, tensor.data);
     for (const [name, values] of this.namedBuffers()) targets.set(name, values);
     for (const [name, target] of targets) {
       const source = state.get(name);
-      if (source === undefined) throw new Error(`checkpoint has no entry "${name}"`);
-      if (source.length !== target.length) {
-        throw new Error(
-          `checkpoint entry "${name}" has ${source.length} values, expected ${target.length}`,
+      if (source === undefined) {
+        throw new UserError(
+          `checkpoint has no entry "${name}"; expected a checkpoint of this model`,
         );
+      }
+      if (source.length !== target.length) {
+        throw new UserError(`checkpoint entry "${name}" has ${source.length} values, expected `
+          + `${target.length}: the checkpoint belongs to another model or configuration`);
+      }
+      const bad = source.findIndex((value) => !Number.isFinite(value));
+      if (bad >= 0) {
+        throw new UserError(`checkpoint entry "${name}" holds a non-finite value (${source[bad]}) `
+          + `at index ${bad}; expected finite weights`);
       }
       target.set(source);
     }
     for (const name of state.keys()) {
-      if (!targets.has(name)) throw new Error(`checkpoint entry "${name}" is not in this model`);
+      if (!targets.has(name)) {
+        throw new UserError(`checkpoint entry "${name}" is not in this model; expected a `
+          + 'checkpoint of the same model');
+      }
     }
   }
 }
