@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import * as path from 'node:path';
 
 import { QUICK_DEFAULTS } from '../src/experiments/quick.js';
 import { activeBackend, useBackend, type KernelBackend } from '../src/engine/kernels/index.js';
@@ -8,6 +9,7 @@ import { formatBytes, renderTable } from '../src/report/table.js';
 import { crossEntropy } from '../src/train/loss.js';
 import { estimateTrainingMemory } from '../src/train/memory.js';
 import { Adam } from '../src/train/optimizer.js';
+import { writeFileAtomic } from '../src/util/files.js';
 import { Random } from '../src/util/random.js';
 
 /**
@@ -124,7 +126,12 @@ async function benchTraining(reference: KernelBackend, wasm: Wasm | null): Promi
 }
 
 async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const withPeer = !args.includes('--no-peer');
+  const quick = args.includes('--quick');
   report(`equisphere benchmark: node ${process.version}, ${availableParallelism()} cores`);
+  report('options: --no-peer (skip PyTorch), --quick (fewer repeats); '
+    + 'results JSON: runs/bench/performance.json');
   const reference = activeBackend();
   await optionalBench('./engine.js', 'benchEngine');
   const wasm = await startWasm();
@@ -132,6 +139,14 @@ async function main(): Promise<void> {
   await optionalBench('./harmonic.js', 'benchHarmonic');
   await benchTraining(reference, wasm);
   await wasm?.close?.();
+
+  // Side by side with PyTorch (bench/perf.ts): each case in a child process for its peak memory,
+  // the peer's run of the same case right before ours.
+  report('\n== equisphere against PyTorch on the same shapes and threads (bench/perf.ts) ==');
+  const { benchPerformance } = await import('./perf.js');
+  const results = await benchPerformance(report, { peer: withPeer, quick });
+  writeFileAtomic(path.join('runs', 'bench', 'performance.json'),
+    `${JSON.stringify(results, null, 2)}\n`);
   const peak = process.resourceUsage().maxRSS * 1024;
   report(`\npeak resident memory of this process: ${formatBytes(peak)}`);
 }

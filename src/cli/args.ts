@@ -14,12 +14,39 @@ export type ParsedValues = Record<string, string | boolean | string[] | undefine
 export function parseCommand(command: string, argv: string[], options: OptionSpec,
   allowPositionals = false): { values: ParsedValues; positionals: string[] } {
   try {
-    const parsed = parseArgs({ args: argv, options, allowPositionals, strict: true });
+    const args = joinNegativeValues(argv, options);
+    const parsed = parseArgs({ args, options, allowPositionals, strict: true });
     return { values: parsed.values as ParsedValues, positionals: parsed.positionals };
   } catch (error) {
     const message = (error as Error).message.split('\n')[0].replace(/\.$/, '');
     throw new UserError(`${command}: ${lowerFirst(message)} (see: equisphere help ${command})`);
   }
+}
+
+/**
+ * Rewrites `--opt -3` as `--opt=-3` for options that take a value: parseArgs reads a value that
+ * starts with '-' as an option and reports it as ambiguous, while the number's own check gives a
+ * clear message ("expected an integer >= 1, got '-3'").
+ */
+export function joinNegativeValues(argv: readonly string[], options: OptionSpec): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i];
+    if (token === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const next = argv[i + 1];
+    const name = token.startsWith('--') && !token.includes('=') ? token.slice(2) : undefined;
+    if (name !== undefined && options[name]?.type === 'string' && next !== undefined
+      && /^-(\d|\.\d|inf|nan)/i.test(next)) {
+      out.push(`${token}=${next}`);
+      i++;
+    } else {
+      out.push(token);
+    }
+  }
+  return out;
 }
 
 function lowerFirst(text: string): string {
@@ -81,13 +108,18 @@ export function choiceOption<T extends string>(values: ParsedValues, name: strin
   return text as T;
 }
 
-/** A comma-separated list option; absent -> fallback. */
+/** A comma-separated list option without empty or repeated items; absent -> fallback. */
 export function listOption(values: ParsedValues, name: string, fallback: string[]): string[] {
   const text = stringOption(values, name);
   if (text === undefined) return fallback;
-  const items = text.split(',').map((item) => item.trim()).filter((item) => item.length > 0);
-  if (items.length === 0) {
-    throw new UserError(`--${name}: expected a comma-separated list, got '${text}'`);
+  const items = text.split(',').map((item) => item.trim());
+  if (items.some((item) => item.length === 0)) {
+    throw new UserError(`--${name}: expected a comma-separated list without empty items, got `
+      + `'${text}'`);
+  }
+  const repeated = items.find((item, i) => items.indexOf(item) !== i);
+  if (repeated !== undefined) {
+    throw new UserError(`--${name}: '${repeated}' is given twice; expected each item once`);
   }
   return items;
 }

@@ -1,7 +1,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { loadOrGenerate } from '../data/datasets.js';
+import { GenerationStopped, loadOrGenerateAsync } from '../data/datasets.js';
 import { loadSource } from '../data/sources.js';
 import {
   QUICK_DEFAULTS, prepareQuick, runQuick, type QuickTaskSettings,
@@ -18,7 +18,7 @@ import { findModel, modelEntries, modelNames } from '../nn/models/registry.js';
 import { renderResultsTable, writeResultsPlots } from '../report/report.js';
 import { formatBytes, formatDuration, renderTable } from '../report/table.js';
 import { requireBandwidth } from '../train/memory.js';
-import { loadTrainingCheckpoint, type Task } from '../train/trainer.js';
+import { Interrupted, loadTrainingCheckpoint, type Task } from '../train/trainer.js';
 import { UserError } from '../util/errors.js';
 import { ensureWritableFolder } from '../util/files.js';
 import { Random } from '../util/random.js';
@@ -27,9 +27,10 @@ import {
   stringOption, type OptionSpec, type ParsedValues,
 } from './args.js';
 import {
-  StopSignal, checkThreads, coreCount, currentBackend, packageVersion, selectBackend,
-  type BackendName,
+  BACKEND_NAMES, StopSignal, checkThreads, coreCount, currentBackend, packageVersion,
+  selectBackend,
 } from './environment.js';
+import { checkDataCombination, claimOutFolder } from './checks.js';
 import { ProgressBar } from './progress.js';
 
 /**
@@ -56,8 +57,9 @@ const RUNTIME_OPTIONS: OptionSpec = {
   'memory-limit': { type: 'string' },
 };
 const RUNTIME_HELP: Array<[string, string]> = [
-  ['--backend reference|wasm', 'kernel backend (default wasm; falls back to reference)'],
-  ['--threads N', `threads of the wasm backend (default: all ${coreCount()} cores)`],
+  ['--backend B', 'kernel backend: auto (default: native if built, else wasm), native, wasm '
+    + 'or reference'],
+  ['--threads N', `threads of the wasm or native backend (default: all ${coreCount()} cores)`],
   ['--memory-limit SIZE', 'memory a run may plan to use, e.g. 8G (default: total RAM)'],
 ];
 
@@ -78,9 +80,10 @@ const DATA_HELP: Array<[string, string]> = [
   ['--threshold T', 'segmentation mask threshold on the 0..255 intensity (default 150)'],
 ];
 
-function dataOptions(values: ParsedValues): DataOptions {
+function dataOptions(values: ParsedValues, tasks: readonly Task[]): DataOptions {
   const source = choiceOption(values, 'source',
     ['mnist-embedded', 'mnist', 'fashion-mnist'] as const, 'mnist-embedded');
+  checkDataCombination(values, source, tasks);
   return {
     source,
     sourceFolder: stringOption(values, 'source-folder'),
@@ -125,13 +128,12 @@ async function startSession(values: ParsedValues): Promise<{
   bar: ProgressBar; hooks: ExperimentHooks; stop: StopSignal; info: RunInfo;
 }> {
   const bar = new ProgressBar();
-  const backend = choiceOption(values, 'backend', ['reference', 'wasm'] as const, 'wasm');
+  const backend = choiceOption(values, 'backend', BACKEND_NAMES, 'auto');
   const threads = integerOption(values, 'threads', coreCount(), 1);
   checkThreads(threads);
-  const choice = await selectBackend(backend as BackendName, threads);
+  const choice = await selectBackend(backend, threads);
   if (choice.fallbackReason !== undefined) {
-    bar.message(`equisphere: note: the wasm backend could not start (${choice.fallbackReason}); `
-      + 'using the reference backend');
+    bar.message(`equisphere: note: ${choice.fallbackReason}`);
   }
   const stop = new StopSignal(() => bar.message(
     'equisphere: stopping after the current batch (Ctrl-C again to quit at once)')).install();
@@ -225,10 +227,11 @@ const quick: Command = {
       segmentation: quickTaskSettings(values, 'seg-', s, 'segmentation'),
       seed: integerOption(values, 'seed', QUICK_DEFAULTS.seed, 0, 2 ** 32 - 1),
       outFolder: stringOption(values, 'out', defaultOutFolder('quick')),
-      data: dataOptions(values),
+      data: dataOptions(values, task === 'both' ? ['classification', 'segmentation'] : [task]),
       fresh: values.fresh === true,
       memoryLimit: memoryLimitOption(values),
     };
+    claimOutFolder('--out', settings.outFolder);
     prepareQuick(settings);
     const { bar, hooks, stop, info } = await startSession(values);
     bar.message(`equisphere quick: ${settings.tasks.join(' and ')}; backend ${info.backend}, `
@@ -317,7 +320,7 @@ const train: Command = {
       seed: integerOption(values, 'seed', 1, 0, 2 ** 32 - 1),
     };
     const outFolder = stringOption(values, 'out', defaultOutFolder('train'));
-    const data = dataOptions(values);
+    const data = dataOptions(values, [entry.task]);
     const memoryLimit = memoryLimitOption(values);
 
     const context = {
@@ -325,6 +328,7 @@ const train: Command = {
       memoryLimit,
     };
     checkPoint(spec, context);
+    claimOutFolder('--out', outFolder);
     ensureWritableFolder(outFolder);
 
     const { bar, hooks, stop, info } = await startSession(values);
@@ -398,8 +402,9 @@ const evaluate: Command = {
     const testSize = integerOption(values, 'test-size', 500);
     const batchSize = integerOption(values, 'batch-size', 32);
     const seed = integerOption(values, 'seed', checkpoint.settings.seed, 0, 2 ** 32 - 1);
-    const data = dataOptions(values);
+    const data = dataOptions(values, [entry.task]);
     const outFolder = stringOption(values, 'out');
+    if (outFolder !== undefined) claimOutFolder('--out', outFolder);
     if (outFolder !== undefined) ensureWritableFolder(outFolder);
 
     const { bar, hooks, stop, info } = await startSession(values);
@@ -408,8 +413,8 @@ const evaluate: Command = {
       model.loadStateDict(checkpoint.modelState);
       const tests: TestRecord[] = [];
       for (const rotated of testData === 'both' ? [false, true] : [testData === 'rotated']) {
-        const set = loadSpheres(entry.task, 'test', testSize, identity.bandwidth, rotated, seed,
-          data, hooks);
+        const set = await loadSpheres(entry.task, 'test', testSize, identity.bandwidth, rotated,
+          seed, data, hooks);
         const evaluation = await scoreModel(model, set.data, entry.task, batchSize,
           `test ${entry.name} on ${rotated ? 'rotated' : 'unrotated'} spheres`, hooks);
         tests.push({ rotated, evaluation });
@@ -445,7 +450,7 @@ const evaluate: Command = {
 
 const sweep: Command = {
   summary: 'train models for several training-set sizes, test on rotated spheres (resumable)',
-  usage: 'equisphere sweep --task T --sizes N1,N2,... [options]',
+  usage: 'equisphere sweep [--task T] [--models A,B] [--sizes N1,N2,...] [options]',
   options: {
     task: { type: 'string' },
     models: { type: 'string' },
@@ -504,10 +509,11 @@ const sweep: Command = {
       learningRateCnn: numberOption(values, 'lr-cnn', defaults.learningRateCnn),
       seed: integerOption(values, 'seed', 1, 0, 2 ** 32 - 1),
       outFolder: stringOption(values, 'out', defaultOutFolder('sweep')),
-      data: dataOptions(values),
+      data: dataOptions(values, [task]),
       fresh: values.fresh === true,
       memoryLimit: memoryLimitOption(values),
     };
+    claimOutFolder('--out', settings.outFolder);
     prepareSweep(settings);
     const { bar, hooks, stop, info } = await startSession(values);
     try {
@@ -579,19 +585,29 @@ const data: Command = {
     const count = integerOption(values, 'size', 1000);
     const bandwidth = bandwidthOption(values, 'bandwidth', 16);
     const seed = integerOption(values, 'seed', 1, 0, 2 ** 32 - 1);
-    const options = dataOptions(values);
+    const options = dataOptions(values, [task]);
     const bar = new ProgressBar();
     const source = loadSource(options.source, options.sourceFolder);
     const common = { source, split, count, bandwidth, rotated: values.rotated === true, seed };
     const onProgress = (done: number, total: number): void => bar.update({
       label: `generate ${split} spheres`, done, total, unit: 'spheres',
     });
-    const set = task === 'classification'
-      ? loadOrGenerate(options.cacheFolder, { task, ...common }, onProgress)
-      : loadOrGenerate(options.cacheFolder, {
-        task, ...common, itemsPerSphere: options.itemsPerSphere, canvasSize: options.canvasSize,
-        threshold: options.threshold,
-      }, onProgress);
+    const request = task === 'classification' ? { task, ...common } : {
+      task, ...common, itemsPerSphere: options.itemsPerSphere, canvasSize: options.canvasSize,
+      threshold: options.threshold,
+    };
+    const stop = new StopSignal(() => bar.message(
+      'equisphere: stopping the generation (Ctrl-C again to quit at once)')).install();
+    let set;
+    try {
+      set = await loadOrGenerateAsync(options.cacheFolder, request,
+        { onProgress, shouldStop: stop.shouldStop });
+    } catch (error) {
+      if (!(error instanceof GenerationStopped)) throw error;
+      throw new Interrupted('dataset generation stopped; its temporary folder was removed');
+    } finally {
+      stop.uninstall();
+    }
     bar.endLine();
     process.stderr.write(set.reused ? 'equisphere: found in the cache\n' : '');
     process.stdout.write(`${path.resolve(set.folder)}\n`);
@@ -604,19 +620,19 @@ const data: Command = {
 
 const info: Command = {
   summary: 'version, kernel backend, threads, cores, memory and models',
-  usage: 'equisphere info [--backend reference|wasm] [--threads N]',
+  usage: 'equisphere info [--backend auto|native|wasm|reference] [--threads N]',
   options: { ...RUNTIME_OPTIONS },
   help: RUNTIME_HELP.slice(0, 2),
   async run(argv) {
     const { values } = parseCommand('info', argv, this.options);
-    const backend = choiceOption(values, 'backend', ['reference', 'wasm'] as const, 'wasm');
+    const backend = choiceOption(values, 'backend', BACKEND_NAMES, 'auto');
     const threads = integerOption(values, 'threads', coreCount(), 1);
     checkThreads(threads);
     const choice = await selectBackend(backend, threads);
     const lines: Array<[string, string]> = [
       ['version', packageVersion()],
       ['backend', choice.name + (choice.fallbackReason === undefined ? ''
-        : ` (wasm unavailable: ${choice.fallbackReason})`)],
+        : ` (${choice.fallbackReason})`)],
       ['threads', String(currentBackend().threads)],
       ['cores', String(coreCount())],
       ['memory', `${formatBytes(os.totalmem())} total (the default --memory-limit)`],

@@ -1,16 +1,18 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 
-import { activeBackend, useBackend, type KernelBackend } from '../engine/kernels/index.js';
+import { selectBestBackend } from '../engine/kernels/select.js';
 import { UserError } from '../util/errors.js';
 
 /**
- * The process-wide setup of a command: the kernel backend (WebAssembly by default, with one
- * notice and a fall-back to the reference loops when it cannot start), the Ctrl-C handler and
- * the facts `equisphere info` prints.
+ * The process-wide setup of a command: the kernel backend ('auto' by default: the native
+ * OpenBLAS addon when built and loadable, else WebAssembly, else the reference loops, with one
+ * notice per fall-back), the Ctrl-C handler and the facts `equisphere info` prints.
  */
 
-export type BackendName = 'reference' | 'wasm';
+export type BackendName = 'auto' | 'native' | 'wasm' | 'reference';
+
+export const BACKEND_NAMES: readonly BackendName[] = ['auto', 'native', 'wasm', 'reference'];
 
 let versionCache: string | undefined;
 
@@ -37,7 +39,7 @@ export interface BackendChoice {
   name: string;
   /** Threads it uses (1 for the reference loops). */
   threads: number;
-  /** Set when the requested backend could not start and the reference loops run instead. */
+  /** Set when a requested or preferred backend could not start (the caller prints it once). */
   fallbackReason?: string;
 }
 
@@ -49,50 +51,26 @@ export function currentBackend(): BackendChoice {
 }
 
 /**
- * Activates the kernel backend `name` with `threads` threads. When the WebAssembly backend fails
- * to load or start, the reference backend stays active and `fallbackReason` says why (the caller
- * prints it once).
+ * Activates the kernel backend `name` with `threads` threads (src/engine/kernels/select.ts).
+ * When it cannot start, the next one in the order native, wasm, reference runs instead and
+ * `fallbackReason` says why.
  */
 export async function selectBackend(name: BackendName, threads: number): Promise<BackendChoice> {
-  if (name === 'reference') {
-    useBackend(referenceOf());
-    backendChoice = { name: 'reference', threads: 1 };
-    return backendChoice;
-  }
-  try {
-    // A computed specifier: the wasm module is optional at build time, and a failure to load it
-    // must end in the fall-back below, not in a crash.
-    const specifier = '../engine/kernels/wasm.js';
-    const module = await import(specifier) as {
-      createWasmBackend: (options: { threads: number }) => KernelBackend | Promise<KernelBackend>;
-    };
-    const backend = await module.createWasmBackend({ threads });
-    useBackend(backend);
-    const reported = (backend as { threads?: number }).threads;
-    backendChoice = {
-      name: backend.name, threads: typeof reported === 'number' ? reported : threads,
-    };
-  } catch (error) {
-    useBackend(referenceOf());
-    const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === 'ERR_MODULE_NOT_FOUND' ? 'its module is not built'
-      : (error as Error).message?.split('\n')[0] ?? String(error);
-    backendChoice = { name: 'reference', threads: 1, fallbackReason: reason };
-  }
+  const notices: string[] = [];
+  const backend = await selectBestBackend({
+    name, threads, onNotice: (line) => notices.push(line),
+  });
+  const fallbacks = notices.filter((line) => !line.startsWith('kernel backend:'));
+
+  // A missing native addon is normal (it is optional): mention it only when it was asked for.
+  const relevant = name === 'auto' && backend.name === 'wasm' ? [] : fallbacks;
+  backendChoice = {
+    name: backend.name,
+    threads: backend.name === 'reference' ? 1 : threads,
+    ...(relevant.length > 0 ? { fallbackReason: relevant.join('; ') } : {}),
+  };
   return backendChoice;
 }
-
-let referenceBackendCache: KernelBackend | undefined;
-
-/** The reference backend (the one active at start-up, before any selection). */
-function referenceOf(): KernelBackend {
-  referenceBackendCache ??= activeBackend().name === 'reference' ? activeBackend() : undefined;
-  if (referenceBackendCache === undefined) throw new Error('reference backend not recorded');
-  return referenceBackendCache;
-}
-
-// Record the start-up backend (the reference loops) before anything changes it.
-referenceOf();
 
 /**
  * Ctrl-C handling for long commands. The first SIGINT sets `requested` (the training loop stops

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { UserError } from '../util/errors.js';
 import { Interrupted } from '../train/trainer.js';
+import { removeUnusedOutFolders } from './checks.js';
 import { COMMANDS, commandHelp, mainHelp } from './commands.js';
 import { packageVersion } from './environment.js';
 import { closeProgressLine } from './progress.js';
@@ -52,6 +53,7 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     closeProgressLine();
+    removeUnusedOutFolders();
     if (error instanceof UserError) {
       process.stderr.write(`equisphere: error: ${error.message}\n`);
       process.exitCode = 1;

@@ -39,6 +39,47 @@ export function closeProgressLine(): void {
   activeBar?.endLine();
 }
 
+/** The parts of a terminal bar line, composed by fitLine. */
+export interface BarParts {
+  label: string;
+  /** "[####....]". */
+  bar: string;
+  /** "64/1000 6%". */
+  count: string;
+  /** Rate and time fields, kept whatever the width. */
+  numbers: string[];
+  detail: string[];
+}
+
+/** Shortens `text` to `length` characters, ending in an ellipsis when cut. */
+function shorten(text: string, length: number): string {
+  if (text.length <= length) return text;
+  return length <= 0 ? '' : `${text.slice(0, length - 1)}\u2026`;
+}
+
+/**
+ * A bar line of at most `width` characters. The label is shortened first (down to 12
+ * characters, with an ellipsis), then the detail fields go, then the bar, then the rest of the
+ * label; the count, rate and time are kept (cut only when nothing else is left to take away).
+ */
+export function fitLine(parts: BarParts, width: number): string {
+  const compose = (label: string, bar: boolean, detail: boolean): string => [
+    [label, bar ? parts.bar : '', parts.count].filter((p) => p.length > 0).join(' '),
+    ...parts.numbers, ...(detail ? parts.detail : []),
+  ].join(' | ');
+  const attempts: Array<[boolean, boolean, number]> = [
+    [true, true, 12], [true, false, 12], [false, false, 12], [false, false, 0],
+  ];
+  for (const [bar, detail, minimum] of attempts) {
+    const fixed = compose('', bar, detail).length + 1;
+    const room = Math.min(parts.label.length, width - fixed);
+    if (room >= Math.min(minimum, parts.label.length)) {
+      return compose(shorten(parts.label, room), bar, detail);
+    }
+  }
+  return compose('', false, false).slice(0, width);
+}
+
 export class ProgressBar {
   private readonly stream: ProgressStream;
   private readonly interactive: boolean;
@@ -72,12 +113,12 @@ export class ProgressBar {
     if (!finished && t - this.lastDraw < interval) return;
     if (finished && !this.interactive && this.lastDraw === Infinity) return;
 
-    const text = this.render(progress, progress.elapsedSeconds ?? t - this.taskStart);
+    // A terminal of unknown size reports 0 columns; assume the classic 80.
+    const columns = this.stream.columns !== undefined && this.stream.columns > 0
+      ? this.stream.columns : 80;
+    const width = Math.max(20, columns - 1);
+    const text = this.render(progress, progress.elapsedSeconds ?? t - this.taskStart, width);
     if (this.interactive) {
-      // A terminal of unknown size reports 0 columns.
-      const columns = this.stream.columns !== undefined && this.stream.columns > 0
-        ? this.stream.columns : 100;
-      const width = Math.max(20, columns - 1);
       this.stream.write(`\r${text.slice(0, width).padEnd(width)}`);
       this.lineVisible = true;
       if (finished) this.endLine();
@@ -101,7 +142,7 @@ export class ProgressBar {
     }
   }
 
-  private render(progress: ProgressUpdate, elapsed: number): string {
+  private render(progress: ProgressUpdate, elapsed: number, width: number): string {
     const fraction = progress.total > 0 ? Math.min(1, progress.done / progress.total) : 0;
     const rate = elapsed > 0 ? progress.done / elapsed : 0;
     const left = rate > 0 ? (progress.total - progress.done) / rate : NaN;
@@ -116,10 +157,10 @@ export class ProgressBar {
       const filled = Math.round(fraction * slots);
       const bar = `[${'#'.repeat(filled)}${'.'.repeat(slots - filled)}]`;
       const time = progress.done >= progress.total ? 'done' : `${clock(left)} left`;
-      return [
-        `${progress.label} ${bar} ${progress.done}/${progress.total} ${percent}`,
-        `${rate.toFixed(1)} ${unit}/s`, `${clock(elapsed)} elapsed, ${time}`, ...detail,
-      ].join(' | ');
+      return fitLine({
+        label: progress.label, bar, count: `${progress.done}/${progress.total} ${percent}`,
+        numbers: [`${rate.toFixed(1)} ${unit}/s`, `${clock(elapsed)} elapsed, ${time}`], detail,
+      }, width);
     }
     return [
       `${progress.label} ${progress.done}/${progress.total} ${unit}`, percent,

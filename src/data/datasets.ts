@@ -194,7 +194,7 @@ export function generateClassificationSet(
 ): ClassificationSet {
   const plan = makePlan({ ...options, task: 'classification' });
   const arrays = allocate(plan);
-  generate(plan, memorySink(plan, arrays), onProgress);
+  drain(generate(plan, memorySink(plan, arrays), onProgress));
   return { ...baseFields(plan, arrays), task: 'classification', labels: arrays.labels };
 }
 
@@ -208,7 +208,7 @@ export function generateSegmentationSet(
 ): SegmentationSet {
   const plan = makePlan({ ...options, task: 'segmentation' });
   const arrays = allocate(plan);
-  generate(plan, memorySink(plan, arrays), onProgress);
+  drain(generate(plan, memorySink(plan, arrays), onProgress));
   return segmentationFields(plan, arrays);
 }
 
@@ -273,26 +273,108 @@ export function loadOrGenerate(
   request: DatasetRequest,
   onProgress?: ProgressCallback,
 ): StoredSet<SphericalSet> {
+  const job = startJob(cacheFolder, request, onProgress);
+  if (job.steps === undefined) return job.finish();
+  try {
+    drain(job.steps);
+  } catch (error) {
+    job.fail(error);
+  }
+  return job.finish();
+}
+
+/** Raised by loadOrGenerateAsync when its stop callback asks to stop; nothing is kept. */
+export class GenerationStopped extends Error {
+  constructor(message = 'dataset generation stopped') {
+    super(message);
+    this.name = 'GenerationStopped';
+  }
+}
+
+/**
+ * loadOrGenerate for long generations in an interactive program: gives the event loop a turn
+ * about every 50 ms (so a Ctrl-C handler can run) and polls `shouldStop` there. When it returns
+ * true the temporary folder is removed and GenerationStopped is thrown.
+ */
+export async function loadOrGenerateAsync(
+  cacheFolder: string,
+  request: DatasetRequest,
+  options: { onProgress?: ProgressCallback; shouldStop?: () => boolean } = {},
+): Promise<StoredSet<SphericalSet>> {
+  const job = startJob(cacheFolder, request, options.onProgress);
+  if (job.steps === undefined) return job.finish();
+  try {
+    let turn = performance.now();
+    for (let step = job.steps.next(); step.done !== true; step = job.steps.next()) {
+      if (performance.now() - turn < 50) continue;
+      await new Promise((resolve) => setImmediate(resolve));
+      turn = performance.now();
+      if (options.shouldStop?.() === true) {
+        job.steps.return();
+        throw new GenerationStopped();
+      }
+    }
+  } catch (error) {
+    job.fail(error);
+  }
+  return job.finish();
+}
+
+interface GenerationJob {
+  /** Sample-by-sample generation into the temporary folder; undefined when cached. */
+  steps?: Generator<void, void, void>;
+  /** Renames the temporary folder into place (if generated) and loads the set. */
+  finish(): StoredSet<SphericalSet>;
+  /** Removes the temporary folder and rethrows, unless another process made the set. */
+  fail(error: unknown): void;
+}
+
+function startJob(cacheFolder: string, request: DatasetRequest,
+  onProgress?: ProgressCallback): GenerationJob {
   const plan = makePlan(request);
   const params = keyParameters(plan);
   const key = cacheKey(params);
   const name = folderName(plan, key);
   const folder = path.join(cacheFolder, name);
 
-  if (fs.existsSync(folder)) return { ...loadChecked(folder, key, params), reused: true };
+  if (fs.existsSync(folder)) {
+    return {
+      finish: () => ({ ...loadChecked(folder, key, params), reused: true }),
+      fail: (error) => { throw error; },
+    };
+  }
 
   ensureWritableFolder(cacheFolder);
   removeStaleTemporaries(cacheFolder, name);
   const temporary = path.join(cacheFolder, `.tmp-${name}-${process.pid}-${Date.now()}`);
-  try {
-    writeDataset(plan, temporary, key, params, onProgress);
-    fs.renameSync(temporary, folder);
-  } catch (error) {
-    fs.rmSync(temporary, { recursive: true, force: true });
-    // Another process may have finished the same dataset first; its copy is as good as ours.
-    if (!fs.existsSync(folder)) throw error;
+  let failed = false;
+  return {
+    steps: writeDataset(plan, temporary, key, params, onProgress),
+    finish: () => {
+      if (!failed) {
+        try {
+          fs.renameSync(temporary, folder);
+        } catch (error) {
+          fs.rmSync(temporary, { recursive: true, force: true });
+          if (!fs.existsSync(folder)) throw error;
+        }
+      }
+      return { ...loadChecked(folder, key, params), reused: false };
+    },
+    fail: (error) => {
+      failed = true;
+      fs.rmSync(temporary, { recursive: true, force: true });
+      // Another process may have finished the same dataset first; its copy is as good as ours.
+      if (error instanceof GenerationStopped || !fs.existsSync(folder)) throw error;
+    },
+  };
+}
+
+/** Runs a generation to its end. */
+function drain(steps: Generator<void, void, void>): void {
+  for (let step = steps.next(); step.done !== true; step = steps.next()) {
+    // each step is one sample
   }
-  return { ...loadChecked(folder, key, params), reused: false };
 }
 
 /**
@@ -352,6 +434,12 @@ function makePlan(request: DatasetRequest): Plan {
     ? splitData.count
     : Math.max(1, Math.floor(splitData.count / items)));
   requireInteger('count', count, 1, 2 ** 31 - 1);
+  // A one-item test sphere per image: more spheres than images would repeat test images.
+  // Multi-item test spheres combine images and may reuse them.
+  if (split === 'test' && items === 1 && count > splitData.count) {
+    throw new UserError(`test set size ${count} is more than the ${splitData.count} images of `
+      + `the test split of ${source.name}; expected at most ${splitData.count} test spheres`);
+  }
 
   return {
     task: request.task,
@@ -504,7 +592,9 @@ interface SampleSink {
   ): void;
 }
 
-function generate(plan: Plan, sink: SampleSink, onProgress?: ProgressCallback): void {
+/** Generates the samples of `plan` into `sink`, yielding after each one. */
+function* generate(plan: Plan, sink: SampleSink,
+  onProgress?: ProgressCallback): Generator<void, void, void> {
   const { count, bandwidth, layout, splitData, split, seed, rotated } = plan;
   const items = layout.offsets.length;
   const renderer = new SphereRenderer(layout, bandwidth);
@@ -532,6 +622,7 @@ function generate(plan: Plan, sink: SampleSink, onProgress?: ProgressCallback): 
     if (onProgress !== undefined && ((i + 1) % reportEvery === 0 || i + 1 === count)) {
       onProgress(i + 1, count);
     }
+    yield;
   }
 }
 
@@ -685,13 +776,13 @@ function fileShapes(params: KeyParameters): Meta['files'] {
   return files;
 }
 
-function writeDataset(
+function* writeDataset(
   plan: Plan,
   folder: string,
   key: string,
   params: KeyParameters,
   onProgress?: ProgressCallback,
-): void {
+): Generator<void, void, void> {
   fs.mkdirSync(folder, { recursive: true });
   const files = fileShapes(params);
   const writers: Record<string, NpyWriter> = {};
@@ -699,8 +790,10 @@ function writeDataset(
     writers[name] = new NpyWriter(path.join(folder, `${name}.npy`), dtype, shape);
   }
 
+  // try/finally rather than catch: a stopped generation ends through return(), not a throw.
+  let closed = false;
   try {
-    generate(plan, {
+    yield* generate(plan, {
       put(image, mask, labels, indices, rotation) {
         writers.images.write(image);
         if (mask !== null) writers.masks.write(mask);
@@ -710,9 +803,9 @@ function writeDataset(
       },
     }, onProgress);
     for (const writer of Object.values(writers)) writer.close();
-  } catch (error) {
-    for (const writer of Object.values(writers)) writer.abort();
-    throw error;
+    closed = true;
+  } finally {
+    if (!closed) for (const writer of Object.values(writers)) writer.abort();
   }
 
   const meta: Meta = {

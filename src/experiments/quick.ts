@@ -151,7 +151,10 @@ export async function runQuick(settings: QuickSettings, hooks: ExperimentHooks =
   let files = { json: jsonPath, csv: jsonPath.replace(/\.json$/, '.csv') };
 
   for (const point of points) {
-    const { record } = await runPoint(point, context);
+    const prefix = point.task === 'segmentation' ? '--seg-' : '--';
+    const { record } = await runPoint(point, {
+      ...context, learningRateOptions: { s2cnn: `${prefix}lr-s2cnn`, cnn: `${prefix}lr-cnn` },
+    });
     record.checkpoint = record.checkpoint === undefined ? undefined
       : path.relative(settings.outFolder, record.checkpoint);
     results.runs.push(record);

@@ -132,8 +132,95 @@ export function readResults(jsonPath: string): ResultsFile {
   } catch {
     throw new UserError(`${jsonPath} is not JSON; expected a results.json written by equisphere`);
   }
-  if (parsed?.format !== 'equisphere-results' || !Array.isArray(parsed.runs)) {
-    throw new UserError(`${jsonPath} is not an equisphere results file (no format/runs fields)`);
-  }
+  validateResults(jsonPath, parsed);
   return parsed as ResultsFile;
+}
+
+/** A short description of a JSON value for error messages. */
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'an object';
+  const text = JSON.stringify(value);
+  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
+}
+
+/**
+ * Checks the parts of a results file the report reads: the format and version, a non-empty list
+ * of runs, and in each run the fields of the table and plots with their types. Throws a UserError
+ * naming the file, the field, what was found and what was expected.
+ */
+export function validateResults(jsonPath: string, parsed: unknown): void {
+  const fail = (field: string, found: unknown, expected: string): never => {
+    throw new UserError(`${jsonPath}: ${field} is ${describe(found)}; expected ${expected}`);
+  };
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    fail('the content', parsed, 'an equisphere results object');
+  }
+  const file = parsed as Record<string, unknown>;
+  if (file.format !== 'equisphere-results') fail('format', file.format, '"equisphere-results"');
+  if (file.version !== 1) fail('version', file.version, '1');
+  if (typeof file.experiment !== 'string') fail('experiment', file.experiment, 'a string');
+  if (!Array.isArray(file.runs)) return fail('runs', file.runs, 'a list of runs');
+  if (file.runs.length === 0) fail('runs', file.runs, 'at least one run');
+
+  const fraction = (value: unknown): boolean =>
+    typeof value === 'number' && value >= 0 && value <= 1;
+  file.runs.forEach((run: unknown, r: number) => {
+    const at = `runs[${r}]`;
+    if (run === null || typeof run !== 'object' || Array.isArray(run)) {
+      fail(at, run, 'an object');
+    }
+    const record = run as Record<string, unknown>;
+    if (record.task !== 'classification' && record.task !== 'segmentation') {
+      fail(`${at}.task`, record.task, '"classification" or "segmentation"');
+    }
+    if (typeof record.model !== 'string' || record.model === '') {
+      fail(`${at}.model`, record.model, 'a model name');
+    }
+    for (const key of ['parameters', 'bandwidth', 'trainSize', 'epochs']) {
+      const value = record[key];
+      if (!(typeof value === 'number' && Number.isInteger(value) && value >= 0)) {
+        fail(`${at}.${key}`, value, 'an integer >= 0');
+      }
+    }
+    if (!(typeof record.trainSeconds === 'number' && record.trainSeconds >= 0)) {
+      fail(`${at}.trainSeconds`, record.trainSeconds, 'a number of seconds >= 0');
+    }
+    if (typeof record.trainRotated !== 'boolean') {
+      fail(`${at}.trainRotated`, record.trainRotated, 'true or false');
+    }
+    if (!Array.isArray(record.tests)) return fail(`${at}.tests`, record.tests, 'a list of tests');
+    record.tests.forEach((test: unknown, t: number) => {
+      const where = `${at}.tests[${t}]`;
+      const entry = (test ?? {}) as Record<string, unknown>;
+      if (typeof test !== 'object' || test === null) fail(where, test, 'an object');
+      if (typeof entry.rotated !== 'boolean') {
+        fail(`${where}.rotated`, entry.rotated, 'true or false');
+      }
+      const evaluation = entry.evaluation as Record<string, unknown> | null | undefined;
+      if (evaluation === null || typeof evaluation !== 'object') {
+        return fail(`${where}.evaluation`, evaluation, 'an object');
+      }
+      if (evaluation.task !== record.task) {
+        fail(`${where}.evaluation.task`, evaluation.task, `"${String(record.task)}" as the run`);
+      }
+      if (!fraction(evaluation.accuracy)) {
+        fail(`${where}.evaluation.accuracy`, evaluation.accuracy, 'a fraction in [0, 1]');
+      }
+      if (!(typeof evaluation.count === 'number' && Number.isInteger(evaluation.count))) {
+        fail(`${where}.evaluation.count`, evaluation.count, 'an integer');
+      }
+      if (record.task === 'segmentation') {
+        for (const kind of ['pixel', 'area']) {
+          const scores = evaluation[kind] as Record<string, unknown> | undefined;
+          if (scores !== undefined && !fraction(scores?.meanIoUNonBackground)) {
+            fail(`${where}.evaluation.${kind}.meanIoUNonBackground`,
+              scores?.meanIoUNonBackground, 'a fraction in [0, 1]');
+          }
+        }
+      }
+    });
+  });
 }

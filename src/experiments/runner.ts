@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { loadOrGenerate } from '../data/datasets.js';
+import { GenerationStopped, loadOrGenerateAsync } from '../data/datasets.js';
 import { loadSource, sourceFingerprint } from '../data/sources.js';
 import { findModel, type ModelEntry } from '../nn/models/registry.js';
 import type { Module } from '../nn/module.js';
@@ -72,6 +72,8 @@ export interface PointContext {
   /** Bytes a run may use (--memory-limit); default the machine's RAM. */
   memoryLimit?: number;
   hooks?: ExperimentHooks;
+  /** The options that set the learning rate, named in the hint of a divergence error. */
+  learningRateOptions?: { s2cnn: string; cnn: string };
 }
 
 /** A trained model and where it came from. */
@@ -79,6 +81,8 @@ export interface TrainedPoint {
   record: RunRecord;
   model: Module;
   entry: ModelEntry;
+  /** True when a finished checkpoint was reused and nothing was trained. */
+  reused: boolean;
 }
 
 /**
@@ -115,8 +119,8 @@ export async function runPoint(spec: PointSpec, context: PointContext): Promise<
   const hooks = context.hooks ?? {};
   const model = entry.create(spec.bandwidth, Random.derive(spec.seed, `init:${spec.model}`));
 
-  const train = loadSpheres(spec.task, 'train', spec.trainSize, spec.bandwidth, spec.trainRotated,
-    spec.seed, context.data, hooks);
+  const train = await loadSpheres(spec.task, 'train', spec.trainSize, spec.bandwidth,
+    spec.trainRotated, spec.seed, context.data, hooks);
   const settings: TrainSettings = {
     task: spec.task, epochs: spec.epochs, batchSize: spec.batchSize,
     learningRate: spec.learningRate, seed: spec.seed,
@@ -132,8 +136,10 @@ export async function runPoint(spec: PointSpec, context: PointContext): Promise<
     : usableCheckpoint(checkpointPath, identity, settings, hooks);
 
   const label = `train ${spec.model} (${spec.trainRotated ? 'rotated' : 'unrotated'})`;
+  const learningRateOption = context.learningRateOptions === undefined ? '--lr'
+    : context.learningRateOptions[entry.family === 's2cnn' ? 's2cnn' : 'cnn'];
   const outcome = await trainModel(model, train.data, settings, {
-    checkpointPath, resumeFrom, identity, shouldStop: hooks.shouldStop,
+    checkpointPath, resumeFrom, identity, shouldStop: hooks.shouldStop, learningRateOption,
     onProgress: (p) => reportTraining(hooks, label, p),
   });
   if (outcome.interrupted) {
@@ -145,8 +151,8 @@ export async function runPoint(spec: PointSpec, context: PointContext): Promise<
 
   const tests = [];
   for (const rotated of spec.testRotated) {
-    const test = loadSpheres(spec.task, 'test', spec.testSize, spec.bandwidth, rotated, spec.seed,
-      context.data, hooks);
+    const test = await loadSpheres(spec.task, 'test', spec.testSize, spec.bandwidth, rotated,
+      spec.seed, context.data, hooks);
     const evaluation = await scoreModel(model, test.data, spec.task, spec.batchSize,
       `test ${spec.model} on ${rotated ? 'rotated' : 'unrotated'} spheres`, hooks);
     tests.push({ rotated, evaluation });
@@ -162,7 +168,8 @@ export async function runPoint(spec: PointSpec, context: PointContext): Promise<
     finalTrainLoss: last?.trainLoss ?? NaN, tests,
     checkpoint: checkpointPath,
   };
-  return { record, model, entry };
+  const reused = resumeFrom !== undefined && resumeFrom.completedEpochs === spec.epochs;
+  return { record, model, entry, reused };
 }
 
 /** Evaluates with progress under `label`. */
@@ -225,21 +232,28 @@ function usableCheckpoint(checkpointPath: string, identity: unknown, settings: T
 }
 
 /** A generated (or cached) set as trainer input, with a description for run identities. */
-export function loadSpheres(task: Task, split: 'train' | 'test', count: number, bandwidth: number,
-  rotated: boolean, seed: number, data: DataOptions, hooks: ExperimentHooks = {}):
-  { data: SphereData; description: Record<string, unknown>; folder: string } {
+export async function loadSpheres(task: Task, split: 'train' | 'test', count: number,
+  bandwidth: number, rotated: boolean, seed: number, data: DataOptions,
+  hooks: ExperimentHooks = {}):
+  Promise<{ data: SphereData; description: Record<string, unknown>; folder: string }> {
   const source = loadSource(data.source, data.sourceFolder);
   const label = `generate ${count} ${rotated ? 'rotated' : 'unrotated'} ${split} spheres `
     + `(${task}, b=${bandwidth})`;
   const onProgress = (done: number, total: number): void =>
     hooks.onProgress?.({ label, done, total, unit: 'spheres' });
   const common = { source, split, count, bandwidth, rotated, seed };
-  const set = task === 'classification'
-    ? loadOrGenerate(data.cacheFolder, { task, ...common }, onProgress)
-    : loadOrGenerate(data.cacheFolder, {
-      task, ...common, itemsPerSphere: data.itemsPerSphere, canvasSize: data.canvasSize,
-      threshold: data.threshold,
-    }, onProgress);
+  const request = task === 'classification' ? { task, ...common } : {
+    task, ...common, itemsPerSphere: data.itemsPerSphere, canvasSize: data.canvasSize,
+    threshold: data.threshold,
+  };
+  let set;
+  try {
+    set = await loadOrGenerateAsync(data.cacheFolder, request,
+      { onProgress, shouldStop: hooks.shouldStop });
+  } catch (error) {
+    if (!(error instanceof GenerationStopped)) throw error;
+    throw new Interrupted(`stopped generating ${count} ${split} spheres; nothing of them was kept`);
+  }
   const targets = set.task === 'classification' ? set.labels : set.masks;
   return {
     data: { images: set.images, targets, count: set.count, bandwidth: set.bandwidth },

@@ -99,6 +99,7 @@ export async function runSweep(settings: SweepSettings, hooks: ExperimentHooks =
   const context = {
     data: settings.data, checkpointFolder: path.join(settings.outFolder, 'checkpoints'),
     fresh: settings.fresh, memoryLimit: settings.memoryLimit, hooks,
+    learningRateOptions: { s2cnn: '--lr-s2cnn', cnn: '--lr-cnn' },
   };
 
   const jsonPath = path.join(settings.outFolder, 'results.json');
@@ -123,11 +124,13 @@ export async function runSweep(settings: SweepSettings, hooks: ExperimentHooks =
         + 'already in results.json');
       continue;
     }
-    const { record } = await runPoint(point, context);
+    const { record, reused } = await runPoint(point, context);
     record.checkpoint = record.checkpoint === undefined ? undefined
       : path.relative(settings.outFolder, record.checkpoint);
     results.runs.push(record);
-    trained++;
+    // A finished checkpoint is reused (tested, not trained) after an interrupted sweep.
+    if (reused) skipped++;
+    else trained++;
     files = writeResults(jsonPath, results);
   }
   if (trained === 0) files = writeResults(jsonPath, results);

@@ -42,8 +42,17 @@ export function renderResultsTable(results: ResultsFile): string {
         + 'by their area on the sphere\n' + renderTable(headers, rows));
     }
   }
-  return sections.join('\n\n');
+  if (sections.length === 0) return '';
+  return sections.join('\n\n') + '\n' + TRAIN_TIME_NOTE;
 }
+
+/**
+ * What the "train time" column counts. Progress lines time the batches of an epoch only; the
+ * column adds the batch-norm recalibration after each epoch (RunRecord.trainSeconds).
+ */
+export const TRAIN_TIME_NOTE = 'train time: all epochs (a resumed checkpoint\'s too), each with '
+  + 'its batch-norm recalibration; '
+  + 'not data generation, checkpoint writing or testing';
 
 function runColumns(run: RunRecord): Cell[] {
   return [run.model, run.parameters, run.trainRotated ? 'rotated' : 'unrotated', run.trainSize,

@@ -127,6 +127,8 @@ export interface TrainOptions {
   shouldStop?: () => boolean;
   /** Batches of the batch-norm recalibration after each epoch (default 25; 0 = none). */
   recalibrationBatches?: number;
+  /** The command-line option that sets the learning rate, named in divergence hints. */
+  learningRateOption?: string;
   /** Replacements for tests: the loss and the optimizer factory. */
   loss?: LossFunction;
   createOptimizer?: (model: Module, learningRate: number) => Optimizer;
@@ -180,6 +182,7 @@ export async function trainModel(model: Module, data: SphereData, settings: Trai
   const size = 2 * data.bandwidth;
   const pixels = size * size;
   const targetLength = settings.task === 'classification' ? 1 : pixels;
+  const hint = `try a smaller ${options.learningRateOption ?? '--lr'}`;
 
   for (let epoch = firstEpoch; epoch < settings.epochs; epoch++) {
     model.setTraining(true);
@@ -187,6 +190,7 @@ export async function trainModel(model: Module, data: SphereData, settings: Trai
     const start = performance.now();
     let lossSum = 0;
     let done = 0;
+    let classes = 2;
 
     for (let offset = 0; offset < data.count; offset += settings.batchSize) {
       // Checked before each batch, so a request during an epoch's last batch still lets that
@@ -197,11 +201,13 @@ export async function trainModel(model: Module, data: SphereData, settings: Trai
       const targets = gatherRows(data.targets, indices, targetLength);
 
       optimizer.zeroGrad();
-      const loss = lossFn(model.forward(input), targets);
+      const logits = model.forward(input);
+      classes = logits.shape[1];
+      const loss = lossFn(logits, targets);
       const lossValue = loss.data[0];
       if (!Number.isFinite(lossValue)) {
         throw new UserError(`training diverged: loss is ${lossValue} in epoch ${epoch + 1}; `
-          + 'expected a finite loss (try a smaller --lr)');
+          + `expected a finite loss (${hint})`);
       }
       backward(loss);
       optimizer.step();
@@ -216,6 +222,15 @@ export async function trainModel(model: Module, data: SphereData, settings: Trai
       });
 
       await yieldToEventLoop();
+    }
+
+    // A finite but huge loss is divergence too: chance level is ln(classes) nats, and a model
+    // 1000 times worse than guessing has left any useful region (reference notes section 6).
+    const meanLoss = lossSum / data.count;
+    if (meanLoss > divergenceLimit(classes)) {
+      throw new UserError(`training diverged: mean loss is ${meanLoss.toPrecision(3)} in epoch `
+        + `${epoch + 1}; expected at most ${divergenceLimit(classes).toPrecision(4)} `
+        + `(1000 ln ${classes}) (${hint})`);
     }
 
     recalibrateBatchNorm(model, data, order, settings.batchSize,
@@ -306,6 +321,10 @@ export async function evaluateModel(model: Module, data: SphereData, task: Task,
 
   const seconds = (performance.now() - start) / 1000;
   const meanLoss = data.count > 0 ? lossSum / data.count : 0;
+  if (Number.isNaN(meanLoss)) {
+    throw new UserError('evaluation loss is NaN; expected a number (the model\'s weights or '
+      + 'batch-norm statistics hold NaN)');
+  }
   if (task === 'classification') {
     return {
       task, count: data.count, loss: meanLoss, seconds,
@@ -318,6 +337,14 @@ export async function evaluateModel(model: Module, data: SphereData, task: Task,
     area: segmentationScores(areaMatrix ?? new ConfusionMatrix(1)),
     confusionPixels: pixelMatrix?.toRows() ?? [], confusionArea: areaMatrix?.toRows() ?? [],
   };
+}
+
+/**
+ * Largest mean training loss (nats per sample or pixel) of an epoch that is not divergence:
+ * 1000 times the loss of uniform guessing, ln(classes).
+ */
+export function divergenceLimit(classes: number): number {
+  return 1000 * Math.log(Math.max(2, classes));
 }
 
 /** Default number of batches of the batch-norm recalibration (see recalibrateBatchNorm). */
@@ -386,6 +413,14 @@ export function loadTrainingCheckpoint(filePath: string): TrainingCheckpoint {
   if (content === null || typeof content !== 'object' || content.kind !== 'equisphere-training'
     || !(content.modelState instanceof Map)) {
     throw new UserError(`${filePath} is not an equisphere training checkpoint`);
+  }
+  for (const [name, values] of content.modelState) {
+    const bad = values instanceof Float32Array ? values.findIndex((v) => !Number.isFinite(v)) : 0;
+    if (bad >= 0) {
+      const found = values instanceof Float32Array ? String(values[bad]) : 'not an array';
+      throw new UserError(`${filePath}: weight ${name}[${bad}] is ${found}; expected finite `
+        + 'weights (the run that wrote it diverged or the file is damaged)');
+    }
   }
   return content as TrainingCheckpoint;
 }

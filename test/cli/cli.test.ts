@@ -64,19 +64,65 @@ describe('equisphere command line: mistakes', () => {
     const blocker = path.join(folder, 'a-file');
     fs.writeFileSync(blocker, 'not a folder');
     const run = cli('quick', '--out', path.join(blocker, 'out'), '--cache', cache);
-    assertOneLineError(run, /output folder .*a-file\/out is not writable \(ENOTDIR\)/);
+    assertOneLineError(run, /--out: .*a-file is a file, not a folder/);
     assert.equal(fs.readFileSync(blocker, 'utf8'), 'not a folder');
     assert.equal(fs.existsSync(cache), false);
 
     assertOneLineError(cli('train', '--model', 'cnn-small', '--out', path.join(blocker, 'x'),
-      '--cache', cache), /not writable/);
+      '--cache', cache), /a-file is a file, not a folder/);
   });
 
   it('report of a missing or foreign file exits 1 with one line', () => {
     assertOneLineError(cli('report', path.join(folder, 'none.json')), /cannot read results file/);
     const foreign = path.join(folder, 'foreign.json');
     fs.writeFileSync(foreign, '{"hello": 1}');
-    assertOneLineError(cli('report', foreign), /not an equisphere results file/);
+    assertOneLineError(cli('report', foreign),
+      /foreign\.json: format is nothing; expected "equisphere-results"/);
+  });
+});
+
+describe('equisphere command line: checks added after testing', () => {
+  it('a negative value after a space gets the same clear message as with =', () => {
+    assertOneLineError(cli('data', '--bandwidth', '-3'), /--bandwidth/);
+    assert.doesNotMatch(cli('data', '--bandwidth', '-3').stderr, /ambiguous/);
+    assertOneLineError(cli('train', '--model', 'cnn-small', '--train-size', '-5'),
+      /--train-size: expected an integer >= 1, got '-5'/);
+    assertOneLineError(cli('train', '--model', 'cnn-small', '--lr', '-1'),
+      /--lr: expected a positive number, got '-1'/);
+    assertOneLineError(cli('data', '--seed', '-1'), /--seed: expected an integer in 0\.\./);
+  });
+
+  it('paths and option combinations are named clearly', () => {
+    const blocker = path.join(folder, 'plain-file');
+    fs.writeFileSync(blocker, 'x');
+    assertOneLineError(cli('train', '--model', 'cnn-small', '--out', blocker, '--cache', cache),
+      /--out: .*plain-file is a file, not a folder/);
+    assertOneLineError(cli('train', '--model', 'cnn-small', '--out', ''),
+      /--out: an empty path was given/);
+    assertOneLineError(cli('data', '--source', 'mnist', '--source-folder', blocker),
+      /--source-folder: .*plain-file is not a folder/);
+    assertOneLineError(cli('data', '--source-folder', folder),
+      /--source-folder: the mnist-embedded source is built in/);
+    assertOneLineError(cli('data', '--items', '4'), /--items: .*segmentation only/);
+    assertOneLineError(cli('sweep', '--sizes', '10,,20'), /--sizes: .*without empty items/);
+    assertOneLineError(cli('quick', '--models', 'cnn-small,cnn-small'),
+      /--models: 'cnn-small' is given twice/);
+    assertOneLineError(cli('data', '--size', '2000', '--split', 'test', '--cache', cache),
+      /test set size 2000 is more than the 1501 images .*at most 1501/);
+  });
+
+  it('a run that fails before writing anything leaves no output folder', () => {
+    const out = path.join(folder, 'never', 'written');
+    const blocker = path.join(folder, 'cache-file');
+    fs.writeFileSync(blocker, 'x');
+    const run = cli('train', '--model', 'cnn-small', '--train-size', '4', '--test-size', '2',
+      '--epochs', '1', '--bandwidth', '4', '--out', out, '--cache', blocker);
+    assert.equal(run.status, 1, run.stderr);
+    assert.equal(fs.existsSync(path.join(folder, 'never')), false);
+  });
+
+  it('help sweep shows its optional options in brackets', () => {
+    assert.match(cli('help', 'sweep').stdout, /usage: equisphere sweep \[--task T\] .*\[--sizes/);
   });
 });
 
@@ -96,7 +142,7 @@ describe('equisphere command line: information', () => {
     const quick = cli('quick', '--help');
     assert.equal(quick.status, 0);
     assert.match(quick.stdout, /--seg-train-size N/);
-    assert.match(quick.stdout, /--backend reference\|wasm/);
+    assert.match(quick.stdout, /--backend B.*auto/);
   });
 
   it('info reports version, backend, threads and cores', () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { parseBytes, parseCommand, parseInteger } from '../../src/cli/args.js';
-import { ProgressBar } from '../../src/cli/progress.js';
+import { ProgressBar, fitLine } from '../../src/cli/progress.js';
 import { UserError } from '../../src/util/errors.js';
 
 function fakeStream(isTTY: boolean): { isTTY: boolean; columns: number; text: string;
@@ -98,5 +98,39 @@ describe('argument parsing', () => {
         && !e.message.includes('\n'));
     assert.throws(() => parseCommand('quick', ['stray'], {}),
       (e: Error) => e instanceof UserError && /stray/.test(e.message));
+  });
+});
+
+describe('fitLine', () => {
+  const parts = {
+    label: 'train s2cnn-small (unrotated spheres) epoch 1/1', bar: '[####............]',
+    count: '64/1000 6%', numbers: ['12.3 samples/s', '0:05 elapsed, 1:10 left'],
+    detail: ['loss 2.3012'],
+  };
+
+  it('shortens the label first and keeps the count, rate and time on 80 columns', () => {
+    const line = fitLine(parts, 79);
+    assert.ok(line.length <= 79, line);
+    assert.match(line, /^train s2cnn-s.*\u2026 /);
+    assert.match(line, /64\/1000 6% \| 12\.3 samples\/s \| 0:05 elapsed, 1:10 left/);
+    assert.equal(fitLine(parts, 200), 'train s2cnn-small (unrotated spheres) epoch 1/1 '
+      + '[####............] 64/1000 6% | 12.3 samples/s | 0:05 elapsed, 1:10 left | loss 2.3012');
+  });
+
+  it('drops the detail and the bar before the numbers on a narrow terminal', () => {
+    const line = fitLine(parts, 60);
+    assert.ok(line.length <= 60, line);
+    assert.match(line, /64\/1000 6% \| 12\.3 samples\/s \| 0:05 elapsed, 1:10 left$/);
+  });
+
+  it('a terminal of unknown width is taken as 80 columns', () => {
+    const stream = { isTTY: true, columns: 0, text: '', write(t: string) {
+      this.text += t;
+      return true;
+    } };
+    new ProgressBar(stream, { now: () => 1 }).update({ label: parts.label, done: 64, total: 1000 });
+    const drawn = stream.text.replace('\r', '');
+    assert.equal(drawn.length, 79);
+    assert.match(drawn, /64\/1000 6% \| /);
   });
 });

@@ -10,7 +10,9 @@ import {
   generateClassificationSet,
   generateSegmentationSet,
   loadDataset,
+  GenerationStopped,
   loadOrGenerate,
+  loadOrGenerateAsync,
   type DatasetRequest,
   type SegmentationOptions,
 } from '../../src/data/datasets.js';
@@ -96,10 +98,14 @@ describe('generateClassificationSet', () => {
     assert.ok(train.sourceIndices.every((index) => index >= 0 && index < mnist.train.count));
 
     const testOptions = { ...options, split: 'test' as const, bandwidth: 2 };
-    const test = generateClassificationSet({ ...testOptions, count: 1510 });
+    const test = generateClassificationSet({ ...testOptions, count: 1501 });
     assert.deepEqual(Array.from(test.sourceIndices.subarray(0, 5)), [0, 1, 2, 3, 4]);
-    assert.deepEqual(Array.from(test.sourceIndices.subarray(1499, 1503)), [1499, 1500, 0, 1]);
+    assert.deepEqual(Array.from(test.sourceIndices.subarray(1498, 1501)), [1498, 1499, 1500]);
     assert.deepEqual(test.labels.subarray(0, 1501), mnist.test.labels);
+    // One item per sphere: more test spheres than test images would repeat images.
+    assert.throws(() => generateClassificationSet({ ...testOptions, count: 1502 }),
+      (error: Error) => error instanceof UserError
+        && /test set size 1502 is more than the 1501 images .*at most 1501/.test(error.message));
     const all = generateClassificationSet({ ...testOptions, count: undefined });
     assert.equal(all.count, mnist.test.count);
   });
@@ -358,5 +364,23 @@ describe('loadOrGenerate', () => {
       /masks\.npy: masks of shape \(12, 8, 9\) but images of shape \(12, 8, 8\)/);
     assertUserError(() => loadOrGenerate(cache, request),
       /expected masks and images of the same shape/);
+  });
+});
+
+describe('loadOrGenerateAsync', () => {
+  it('stops when asked, removes its temporary folder and keeps nothing', async () => {
+    const cache = path.join(scratch, 'async-stop');
+    const request: DatasetRequest = {
+      task: 'classification', source: mnist, split: 'train', count: 100000, bandwidth: 8,
+      rotated: true, seed: 2,
+    };
+    let polls = 0;
+    await assert.rejects(loadOrGenerateAsync(cache, request, { shouldStop: () => ++polls >= 1 }),
+      GenerationStopped);
+    assert.equal(polls, 1);
+    assert.deepEqual(fs.readdirSync(cache), []);
+    const set = await loadOrGenerateAsync(cache, { ...request, count: 3, bandwidth: 4 });
+    assert.equal(set.count, 3);
+    assert.equal(set.reused, false);
   });
 });

@@ -11,6 +11,7 @@ import {
   renderResultsPlots, renderResultsTable, writeResultsPlots,
 } from '../../src/report/report.js';
 import { niceTicks, renderLinePlot } from '../../src/report/svg.js';
+import { UserError } from '../../src/util/errors.js';
 import { formatBytes, formatDuration, renderTable } from '../../src/report/table.js';
 import type { Evaluation } from '../../src/train/trainer.js';
 
@@ -119,5 +120,39 @@ describe('results report', () => {
     assert.deepEqual(niceTicks(3, 97), [0, 20, 40, 60, 80, 100]);
     assert.deepEqual(niceTicks(0, 2400), [0, 500, 1000, 1500, 2000, 2500]);
     assert.deepEqual(niceTicks(5, 5), [4, 4.5, 5, 5.5, 6]);
+  });
+});
+
+describe('readResults validation', () => {
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'equisphere-validate-'));
+  after(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+  /** Writes `results` changed by `edit` and returns readResults' error message. */
+  function messageOf(edit: (file: Record<string, any>) => void): string {
+    const file = JSON.parse(JSON.stringify(results)) as Record<string, any>;
+    edit(file);
+    const target = path.join(scratch, 'bad.json');
+    fs.writeFileSync(target, JSON.stringify(file));
+    try {
+      readResults(target);
+    } catch (error) {
+      assert.ok(error instanceof UserError, String(error));
+      return error.message;
+    }
+    return 'accepted';
+  }
+
+  it('names the file, the field, what was found and what was expected', () => {
+    const target = path.join(scratch, 'bad.json');
+    assert.equal(messageOf(() => {}), 'accepted');
+    assert.equal(messageOf((f) => { f.runs[0].tests = null; }),
+      `${target}: runs[0].tests is null; expected a list of tests`);
+    assert.equal(messageOf((f) => { f.runs[0].tests[0].evaluation.accuracy = 'x'; }),
+      `${target}: runs[0].tests[0].evaluation.accuracy is "x"; expected a fraction in [0, 1]`);
+    assert.equal(messageOf((f) => { delete f.runs[0].model; }),
+      `${target}: runs[0].model is nothing; expected a model name`);
+    assert.equal(messageOf((f) => { f.version = 99; }), `${target}: version is 99; expected 1`);
+    assert.equal(messageOf((f) => { f.runs = []; }),
+      `${target}: runs is a list; expected at least one run`);
   });
 });

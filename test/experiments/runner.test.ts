@@ -160,4 +160,19 @@ describe('runQuick and runSweep end to end (tiny)', () => {
     assert.deepEqual(second.results.runs.map((r) => r.trainSize), [8, 16, 24]);
     assert.equal(readResults(second.files.json).runs.length, 3);
   });
+
+  it('sweep counts a finished checkpoint as reused, not trained', async () => {
+    const settings = {
+      task: 'classification' as const, models: ['s2cnn-small'], trainSizes: [8],
+      trainData: 'auto' as const, testUnrotated: false, bandwidth: 4, testSize: 8, epochs: 1,
+      batchSize: 8, learningRateS2cnn: 1e-3, learningRateCnn: 1e-3, seed: 1,
+      outFolder: path.join(folder, 'sweep-reuse'), data, fresh: false,
+    };
+    const first = await runSweep(settings);
+    assert.deepEqual([first.trained, first.skipped], [1, 0]);
+    // An interruption after the training but before results.json: only the checkpoint is left.
+    fs.rmSync(path.join(settings.outFolder, 'results.json'));
+    const second = await runSweep(settings);
+    assert.deepEqual([second.trained, second.skipped], [0, 1]);
+  });
 });

@@ -7,7 +7,8 @@ import { after, describe, it } from 'node:test';
 import type { Module } from '../../src/nn/module.js';
 import { ConfusionMatrix, segmentationScores } from '../../src/train/metrics.js';
 import {
-  evaluateModel, epochOrder, loadTrainingCheckpoint, trainModel, type TrainOptions,
+  evaluateModel, epochOrder, loadTrainingCheckpoint, saveTrainingCheckpoint, trainModel,
+  type TrainOptions,
   type TrainSettings,
 } from '../../src/train/trainer.js';
 import { UserError } from '../../src/util/errors.js';
@@ -160,5 +161,44 @@ describe('evaluateModel (segmentation)', () => {
     assert.ok(Math.abs((result.area?.meanIoUNonBackground ?? 0) - 0.5) < 1e-12);
     const totalArea = result.confusionArea?.flat().reduce((s, v) => s + v, 0) as number;
     assert.ok(Math.abs(totalArea - 3) < 1e-9);
+  });
+});
+
+describe('divergence and broken weights', () => {
+  it('treats a finite mean epoch loss above 1000 ln(classes) as divergence', async () => {
+    const model = freshModel();
+    const checkpointPath = path.join(folder, 'diverged.ckpt');
+    await assert.rejects(trainModel(model, data, { ...settings, learningRate: 1e7 }, {
+      ...standIns, checkpointPath, learningRateOption: '--lr-cnn',
+    }), (error: Error) => error instanceof UserError
+      && /training diverged: mean loss is .* in epoch 1; expected at most 2303 \(1000 ln 10\)/
+        .test(error.message)
+      && /try a smaller --lr-cnn\)$/.test(error.message));
+    assert.equal(fs.existsSync(checkpointPath), false, 'no checkpoint of a diverged epoch');
+    // The limit is not reached by an ordinary run.
+    const outcome = await trainModel(freshModel(), data, { ...settings, epochs: 1 }, standIns);
+    assert.ok(outcome.history[0].trainLoss < 10);
+  });
+
+  it('refuses a checkpoint with non-finite weights, naming the file and the entry', async () => {
+    const checkpointPath = path.join(folder, 'nan.ckpt');
+    await trainModel(freshModel(), data, { ...settings, epochs: 1 },
+      { ...standIns, checkpointPath });
+    const checkpoint = loadTrainingCheckpoint(checkpointPath);
+    const weight = checkpoint.modelState.get('weight');
+    assert.ok(weight !== undefined);
+    weight[3] = NaN;
+    saveTrainingCheckpoint(checkpointPath, checkpoint);
+    assert.throws(() => loadTrainingCheckpoint(checkpointPath),
+      (error: Error) => error instanceof UserError
+        && error.message.startsWith(`${checkpointPath}: weight weight[3] is NaN; expected finite`));
+  });
+
+  it('refuses a NaN evaluation loss', async () => {
+    const model = freshModel();
+    model.parameters()[0].data[0] = NaN;
+    await assert.rejects(evaluateModel(model, data, 'classification',
+      { loss: softmaxCrossEntropy }),
+    (error: Error) => error instanceof UserError && /evaluation loss is NaN/.test(error.message));
   });
 });
