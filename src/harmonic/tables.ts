@@ -217,16 +217,8 @@ export function workspace<T extends FloatArray>(like: T, slot: string, length: n
   return array as T;
 }
 
-/** The optional batched product of a kernel backend (the wasm backend has one). */
-interface BatchedBackend extends KernelBackend {
-  gemmStridedBatched(
-    count: number, transA: boolean, transB: boolean, m: number, n: number, k: number,
-    alpha: number,
-    a: Float32Array, aOffset: number, lda: number, strideA: number,
-    b: Float32Array, bOffset: number, ldb: number, strideB: number,
-    beta: number, c: Float32Array, cOffset: number, ldc: number, strideC: number,
-  ): void;
-}
+/** A kernel backend that has the optional batched product (wasm and native do). */
+type BatchedBackend = KernelBackend & Required<Pick<KernelBackend, 'gemmStridedBatched'>>;
 
 function hasBatched(backend: KernelBackend): backend is BatchedBackend {
   return typeof (backend as Partial<BatchedBackend>).gemmStridedBatched === 'function';

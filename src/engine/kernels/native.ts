@@ -12,21 +12,14 @@ import type { KernelBackend } from './backend.js';
  * RangeError when a matrix would reach outside its array.
  */
 
+type StridedBatchedGemm = NonNullable<KernelBackend['gemmStridedBatched']>;
+
 /** The functions the addon exports (see native/equisphere_blas.c). */
 interface NativeAddon {
-  sgemm(
-    transA: boolean, transB: boolean, m: number, n: number, k: number, alpha: number,
-    a: Float32Array, aOffset: number, lda: number,
-    b: Float32Array, bOffset: number, ldb: number,
-    beta: number, c: Float32Array, cOffset: number, ldc: number,
-  ): void;
-  sgemmStridedBatched(
-    batch: number, transA: boolean, transB: boolean, m: number, n: number, k: number,
-    alpha: number,
-    a: Float32Array, aOffset: number, lda: number, strideA: number,
-    b: Float32Array, bOffset: number, ldb: number, strideB: number,
-    beta: number, c: Float32Array, cOffset: number, ldc: number, strideC: number,
-  ): void;
+  /** Same arguments as KernelBackend.gemm. */
+  sgemm: KernelBackend['gemm'];
+  /** Same arguments as KernelBackend.gemmStridedBatched. */
+  sgemmStridedBatched: StridedBatchedGemm;
   sgemmGrouped(
     table: Int32Array, count: number, alpha: number, a: Float32Array, b: Float32Array,
     beta: number, c: Float32Array,
@@ -70,13 +63,7 @@ export interface NativeBackend extends KernelBackend {
    * KernelBackend. Small products are spread over the backend's threads when the blocks of C do
    * not overlap; otherwise the products run in order, so overlapping C blocks accumulate.
    */
-  gemmStridedBatched(
-    batch: number, transA: boolean, transB: boolean, m: number, n: number, k: number,
-    alpha: number,
-    a: Float32Array, aOffset: number, lda: number, strideA: number,
-    b: Float32Array, bOffset: number, ldb: number, strideB: number,
-    beta: number, c: Float32Array, cOffset: number, ldc: number, strideC: number,
-  ): void;
+  gemmStridedBatched: StridedBatchedGemm;
 
   /**
    * Products of different shapes over the same three arrays, in one call. `table` holds
