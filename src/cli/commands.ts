@@ -87,12 +87,19 @@ function dataOptions(values: ParsedValues, tasks: readonly Task[]): DataOptions 
   return {
     source,
     sourceFolder: stringOption(values, 'source-folder'),
-    cacheFolder: stringOption(values, 'cache', defaultCacheFolder()),
+    cacheFolder: cacheFolderOption(values),
     itemsPerSphere: integerOption(values, 'items', 1, 1, 16),
     canvasSize: values.canvas === undefined
       ? undefined : integerOption(values, 'canvas', 28, 1, 4096),
     threshold: thresholdOption(values),
   };
+}
+
+/** --cache: a folder (or a path that does not exist yet), checked like --out. */
+function cacheFolderOption(values: ParsedValues): string {
+  const folder = stringOption(values, 'cache', defaultCacheFolder());
+  claimOutFolder('--cache', folder);
+  return folder;
 }
 
 /** --threshold: a number in [0, 255) on the normalised sphere intensity. */
@@ -410,7 +417,12 @@ const evaluate: Command = {
     const { bar, hooks, stop, info } = await startSession(values);
     try {
       const model = entry.create(identity.bandwidth, new Random(0));
-      model.loadStateDict(checkpoint.modelState);
+      try {
+        model.loadStateDict(checkpoint.modelState);
+      } catch (error) {
+        if (!(error instanceof UserError)) throw error;
+        throw new UserError(`${positionals[0]}: ${error.message}`);
+      }
       const tests: TestRecord[] = [];
       for (const rotated of testData === 'both' ? [false, true] : [testData === 'rotated']) {
         const set = await loadSpheres(entry.task, 'test', testSize, identity.bandwidth, rotated,
