@@ -1,14 +1,12 @@
-import { parameter, result, Tensor } from '../../engine/tensor.js';
+import { result, Tensor } from '../../engine/tensor.js';
 import { so3CoefficientCount } from '../../harmonic/indexing.js';
 import { s2Forward, s2ForwardAdjoint } from '../../harmonic/s2-transform.js';
-import { so3Inverse, so3InverseAdjoint } from '../../harmonic/so3-transform.js';
+import { so3Inverse } from '../../harmonic/so3-transform.js';
 import { Random } from '../../util/random.js';
-import { Module } from '../module.js';
 import { PlanarComplex, S2KernelGrid, s2KernelTable } from './kernel-grids.js';
 import {
-  addChannelBias, channelBiasGradient, checkInputShape, checkLayerSizes, complexGemm, initialKernel,
-  kernelSpectrum, kernelSpectrumWeightGradient, layerWorkspace, swapMiddleAxesComplex,
-  transposeComplex,
+  SpectralLayer, addChannelBias, channelBiasGradient, checkInputShape, complexGemm, kernelSpectrum,
+  kernelSpectrumWeightGradient, spectrumGradientRows, swapMiddleAxesComplex, transposeComplex,
 } from './so3-conv.js';
 
 /**
@@ -25,30 +23,15 @@ import {
  * with x_i the unit vector of kernel point i.
  * Parameters: `weight` [C_in, C_out, |grid|] ~ U(-1, 1), `bias` [C_out] = 0.
  */
-export class S2Convolution extends Module {
-  readonly weight: Tensor;
-  readonly bias: Tensor;
-  readonly scaling: number;
-  /** Degrees l < degrees carried through the layer: min(b_in, b_out). */
-  readonly degrees: number;
+export class S2Convolution extends SpectralLayer {
   private table: PlanarComplex | null = null;
-  private readonly workspace = layerWorkspace;
 
   constructor(
-    readonly inChannels: number, readonly outChannels: number,
-    readonly bandwidthIn: number, readonly bandwidthOut: number,
+    inChannels: number, outChannels: number, bandwidthIn: number, bandwidthOut: number,
     readonly grid: S2KernelGrid, random: Random,
   ) {
-    super();
-    checkLayerSizes('S2Convolution', inChannels, outChannels, bandwidthIn, bandwidthOut,
-      grid.length);
-    const size = inChannels * outChannels * grid.length;
-    this.weight = this.registerParameter('weight',
-      parameter(initialKernel(size, random), [inChannels, outChannels, grid.length]));
-    this.bias = this.registerParameter('bias',
-      parameter(new Float32Array(outChannels), [outChannels]));
-    this.scaling = 1 / Math.sqrt((grid.length * inChannels * bandwidthOut ** 4) / bandwidthIn ** 2);
-    this.degrees = Math.min(bandwidthIn, bandwidthOut);
+    super('S2Convolution', inChannels, outChannels, bandwidthIn, bandwidthOut, grid.length,
+      1 / Math.sqrt((grid.length * inChannels * bandwidthOut ** 4) / bandwidthIn ** 2), random);
   }
 
   private kernelTable(): PlanarComplex {
@@ -113,16 +96,9 @@ export class S2Convolution extends Module {
   ): void {
     const { inChannels: ci, outChannels: co, degrees: L } = this;
     const { bandwidthIn: bIn, bandwidthOut: bOut } = this;
-    const count = so3CoefficientCount(L);
     this.bias.accumulateGrad(channelBiasGradient(grad, co, n, (2 * bOut) ** 3));
 
-    const gz = so3InverseAdjoint(grad, n * co, L, bOut);
-    const gRows = this.workspace.complex('gzRows', count * n * co);
-    for (let l = 0; l < L; l++) {
-      const dl = 2 * l + 1;
-      const offset = so3CoefficientCount(l) * n * co;
-      swapMiddleAxesComplex(gz, offset, gRows, offset, dl, dl, n, co);
-    }
+    const gRows = spectrumGradientRows(grad, n, co, L, bOut);
 
     if (input.requiresGrad) {
       // grad x^l = grad z^l (y^l)^T: rows (m, b), columns c, which is the S2 spectrum layout.

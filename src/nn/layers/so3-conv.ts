@@ -371,6 +371,53 @@ export function checkLayerSizes(
 }
 
 /**
+ * What the three spectral layers (S2Convolution, SO3Convolution, SO3ToS2) share: a kernel
+ * `weight` [C_in, C_out, |grid|] ~ U(-1, 1), applied at use time times `scaling` so that Adam sees
+ * O(1) parameters; a per-channel `bias` [C_out] = 0 (a constant function, hence equivariant); and
+ * the degrees l < min(b_in, b_out) carried through the layer.
+ */
+export abstract class SpectralLayer extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  /** Degrees l < degrees carried through the layer: min(b_in, b_out). */
+  readonly degrees: number;
+  protected readonly workspace = layerWorkspace;
+
+  constructor(
+    layer: string, readonly inChannels: number, readonly outChannels: number,
+    readonly bandwidthIn: number, readonly bandwidthOut: number, gridSize: number,
+    readonly scaling: number, random: Random,
+  ) {
+    super();
+    checkLayerSizes(layer, inChannels, outChannels, bandwidthIn, bandwidthOut, gridSize);
+    const size = inChannels * outChannels * gridSize;
+    this.weight = this.registerParameter('weight',
+      parameter(initialKernel(size, random), [inChannels, outChannels, gridSize]));
+    this.bias = this.registerParameter('bias',
+      parameter(new Float32Array(outChannels), [outChannels]));
+    this.degrees = Math.min(bandwidthIn, bandwidthOut);
+  }
+}
+
+/**
+ * Gradient of the spectrum z of an S2 or SO(3) convolution from the gradient of its real grid
+ * output [n, C_out, (2b_out)^3]: the adjoint of the real-part synthesis, with each degree's block
+ * reordered from [m][n'][b][c'] to rows (m, b), columns (n', c') for the per-degree products.
+ */
+export function spectrumGradientRows(
+  grad: Float32Array, n: number, co: number, L: number, bOut: number,
+): PlanarComplex {
+  const gz = so3InverseAdjoint(grad, n * co, L, bOut);
+  const gRows = layerWorkspace.complex('gzRows', so3CoefficientCount(L) * n * co);
+  for (let l = 0; l < L; l++) {
+    const dl = 2 * l + 1;
+    const offset = so3CoefficientCount(l) * n * co;
+    swapMiddleAxesComplex(gz, offset, gRows, offset, dl, dl, n, co);
+  }
+  return gRows;
+}
+
+/**
  * SO(3) -> SO(3) group correlation (s2cnn `SO3Convolution`, transforms.md 4.3).
  *
  * Input [N, C_in, 2b_in, 2b_in, 2b_in], output [N, C_out, 2b_out, 2b_out, 2b_out], grids
@@ -383,31 +430,16 @@ export function checkLayerSizes(
  * In the group: out_c'(R) = scaling sum_c sum_i psi[c, c', i] F_c^{(l<L)}(R g_i) + bias_c'.
  * Parameters: `weight` [C_in, C_out, |grid|] ~ U(-1, 1), `bias` [C_out] = 0.
  */
-export class SO3Convolution extends Module {
-  readonly weight: Tensor;
-  readonly bias: Tensor;
-  readonly scaling: number;
-  /** Degrees l < degrees carried through the layer: min(b_in, b_out). */
-  readonly degrees: number;
+export class SO3Convolution extends SpectralLayer {
   private table: PlanarComplex | null = null;
   private kernelCache: { weights: Float32Array; spectrum: PlanarComplex } | null = null;
-  private readonly workspace = layerWorkspace;
 
   constructor(
-    readonly inChannels: number, readonly outChannels: number,
-    readonly bandwidthIn: number, readonly bandwidthOut: number,
+    inChannels: number, outChannels: number, bandwidthIn: number, bandwidthOut: number,
     readonly grid: So3KernelGrid, random: Random,
   ) {
-    super();
-    checkLayerSizes('SO3Convolution', inChannels, outChannels, bandwidthIn, bandwidthOut,
-      grid.length);
-    const size = inChannels * outChannels * grid.length;
-    this.weight = this.registerParameter('weight',
-      parameter(initialKernel(size, random), [inChannels, outChannels, grid.length]));
-    this.bias = this.registerParameter('bias',
-      parameter(new Float32Array(outChannels), [outChannels]));
-    this.scaling = 1 / Math.sqrt(grid.length * inChannels * (bandwidthOut / bandwidthIn) ** 3);
-    this.degrees = Math.min(bandwidthIn, bandwidthOut);
+    super('SO3Convolution', inChannels, outChannels, bandwidthIn, bandwidthOut, grid.length,
+      1 / Math.sqrt(grid.length * inChannels * (bandwidthOut / bandwidthIn) ** 3), random);
   }
 
   /** conj(D^l_np(g_i)) for l < degrees, built on first use and kept. */
@@ -493,13 +525,7 @@ export class SO3Convolution extends Module {
     this.bias.accumulateGrad(channelBiasGradient(grad, co, n, (2 * bOut) ** 3));
 
     // Gradient of z (adjoint of the real-part synthesis) as matrices rows (m, b), cols (n, c').
-    const gz = so3InverseAdjoint(grad, n * co, L, bOut);
-    const gRows = this.workspace.complex('gzRows', count * n * co);
-    for (let l = 0; l < L; l++) {
-      const dl = 2 * l + 1;
-      const offset = so3CoefficientCount(l) * n * co;
-      swapMiddleAxesComplex(gz, offset, gRows, offset, dl, dl, n, co);
-    }
+    const gRows = spectrumGradientRows(grad, n, co, L, bOut);
 
     if (input.requiresGrad) {
       // grad x^l = grad z^l (y^l)^T for rows m >= 0, back to [m][p][b][c] (m < 0 by symmetry),

@@ -1,14 +1,12 @@
-import { parameter, result, Tensor } from '../../engine/tensor.js';
+import { result, Tensor } from '../../engine/tensor.js';
 import { so3CoefficientCount } from '../../harmonic/indexing.js';
 import { s2Inverse, s2InverseAdjoint } from '../../harmonic/s2-transform.js';
 import { so3Forward, so3ForwardAdjoint } from '../../harmonic/so3-transform.js';
 import { Random } from '../../util/random.js';
-import { Module } from '../module.js';
 import { PlanarComplex, So3KernelGrid, so3ToS2KernelTable } from './kernel-grids.js';
 import {
-  addChannelBias, channelBiasGradient, checkInputShape, checkLayerSizes, complexGemm, initialKernel,
-  kernelSpectrum, kernelSpectrumWeightGradient, layerWorkspace, swapMiddleAxesComplex,
-  transposeComplex,
+  SpectralLayer, addChannelBias, channelBiasGradient, checkInputShape, complexGemm, kernelSpectrum,
+  kernelSpectrumWeightGradient, swapMiddleAxesComplex, transposeComplex,
 } from './so3-conv.js';
 
 /**
@@ -28,30 +26,15 @@ import {
  * equivariant; the synthesised S2 coefficients are not Hermitian, hence the real part.
  * Parameters: `weight` [C_in, C_out, |grid|] ~ U(-1, 1), `bias` [C_out] = 0.
  */
-export class SO3ToS2 extends Module {
-  readonly weight: Tensor;
-  readonly bias: Tensor;
-  readonly scaling: number;
-  /** Degrees l < degrees carried through the layer: min(b_in, b_out). */
-  readonly degrees: number;
+export class SO3ToS2 extends SpectralLayer {
   private table: PlanarComplex | null = null;
-  private readonly workspace = layerWorkspace;
 
   constructor(
-    readonly inChannels: number, readonly outChannels: number,
-    readonly bandwidthIn: number, readonly bandwidthOut: number,
+    inChannels: number, outChannels: number, bandwidthIn: number, bandwidthOut: number,
     readonly grid: So3KernelGrid, random: Random,
   ) {
-    super();
-    checkLayerSizes('SO3ToS2', inChannels, outChannels, bandwidthIn, bandwidthOut,
-      grid.length);
-    const size = inChannels * outChannels * grid.length;
-    this.weight = this.registerParameter('weight',
-      parameter(initialKernel(size, random), [inChannels, outChannels, grid.length]));
-    this.bias = this.registerParameter('bias',
-      parameter(new Float32Array(outChannels), [outChannels]));
-    this.scaling = 1 / Math.sqrt(grid.length * inChannels * (bandwidthOut / bandwidthIn) ** 3);
-    this.degrees = Math.min(bandwidthIn, bandwidthOut);
+    super('SO3ToS2', inChannels, outChannels, bandwidthIn, bandwidthOut, grid.length,
+      1 / Math.sqrt(grid.length * inChannels * (bandwidthOut / bandwidthIn) ** 3), random);
   }
 
   private kernelTable(): PlanarComplex {
