@@ -105,122 +105,123 @@ function biasGrad(g: Float32Array, channels: number, batch: number, plane: numbe
 }
 
 /**
+ * Buffers of a grouped convolution: `group` samples at a time are unfolded side by side into one
+ * `cols` matrix [rows, group plane], so each gemm is wide; `wide` holds the [channels, group
+ * plane] operand or result of the per-sample [N, channels, plane] tensor (null when one sample
+ * fits per group).
+ */
+interface GroupPlan {
+  rows: number;
+  plane: number;
+  imagePlane: number;
+  group: number;
+  cols: Float32Array;
+  wide: Float32Array | null;
+}
+
+function groupPlan(geometry: PatchGeometry, batch: number, channels: number): GroupPlan {
+  const rows = geometry.channels * geometry.kernelHeight * geometry.kernelWidth;
+  const plane = geometry.outHeight * geometry.outWidth;
+  const imagePlane = geometry.channels * geometry.height * geometry.width;
+  const group = groupSize(rows * plane, batch);
+  const cols = new Float32Array(rows * group * plane);
+  const wide = group > 1 ? new Float32Array(channels * group * plane) : null;
+  return { rows, plane, imagePlane, group, cols, wide };
+}
+
+/**
+ * Samples n0..n0+count-1 of a [N, channels, plane] tensor as a [channels, count plane] gemm
+ * operand: the tensor itself for one sample, else gathered into `wide`. Returns [array, offset].
+ */
+function groupOperand(src: Float32Array, n0: number, count: number, channels: number,
+  plane: number, wide: Float32Array | null): [Float32Array, number] {
+  if (count === 1 || wide === null) return [src, n0 * channels * plane];
+  gather(src, n0, count, channels, plane, wide);
+  return [wide, 0];
+}
+
+/**
+ * dst[samples n0..n0+count-1] = W cols for a weight W [channels, rows]: straight into the
+ * [N, channels, plane] tensor for one sample, else through `wide` and a scatter.
+ */
+function gemmIntoGroup(w: Float32Array, rows: number, cols: Float32Array, n0: number,
+  count: number, channels: number, plane: number, wide: Float32Array | null,
+  dst: Float32Array): void {
+  const ld = count * plane;
+  if (count === 1 || wide === null) {
+    gemm(false, false, channels, ld, rows, 1, w, 0, rows, cols, 0, ld, 0,
+      dst, n0 * channels * plane, ld);
+    return;
+  }
+  gemm(false, false, channels, ld, rows, 1, w, 0, rows, cols, 0, ld, 0, wide, 0, ld);
+  scatter(wide, n0, count, channels, plane, dst);
+}
+
+/**
  * The grouped convolution kernels on any backend's gemm (see the module comment). Geometry as
  * in im2col.ts; x [N, C, H, W]. conv2d: weight [Cout, C kh kw], out [N, Cout, Ho Wo]; gradients
  * overwrite gx and gw. Transposed: the geometry describes the output image; x [N, Cin, Ho Wo].
  */
 function conv2dGroups(geometry: PatchGeometry, batch: number, outChannels: number,
   x: Float32Array, w: Float32Array, out: Float32Array): void {
-  const rows = geometry.channels * geometry.kernelHeight * geometry.kernelWidth;
-  const plane = geometry.outHeight * geometry.outWidth;
-  const inPlane = geometry.channels * geometry.height * geometry.width;
-  const group = groupSize(rows * plane, batch);
-  const cols = new Float32Array(rows * group * plane);
-  const wide = group > 1 ? new Float32Array(outChannels * group * plane) : null;
+  const { rows, plane, imagePlane, group, cols, wide } = groupPlan(geometry, batch, outChannels);
 
+  // cols = im2col(x) for the group; out = W cols.
   for (let n0 = 0; n0 < batch; n0 += group) {
-    const g = Math.min(group, batch - n0);
-    const ld = g * plane;
-    unfoldGroup(geometry, x, n0, g, inPlane, cols, ld);
-    if (wide === null || g === 1) {
-      gemm(false, false, outChannels, ld, rows, 1, w, 0, rows, cols, 0, ld, 0,
-        out, n0 * outChannels * plane, ld);
-    } else {
-      gemm(false, false, outChannels, ld, rows, 1, w, 0, rows, cols, 0, ld, 0, wide, 0, ld);
-      scatter(wide, n0, g, outChannels, plane, out);
-    }
+    const count = Math.min(group, batch - n0);
+    unfoldGroup(geometry, x, n0, count, imagePlane, cols, count * plane);
+    gemmIntoGroup(w, rows, cols, n0, count, outChannels, plane, wide, out);
   }
 }
 
 function conv2dGroupsBackward(geometry: PatchGeometry, batch: number, outChannels: number,
   x: Float32Array, w: Float32Array, gy: Float32Array, gx: Float32Array | null,
   gw: Float32Array | null): void {
-  const rows = geometry.channels * geometry.kernelHeight * geometry.kernelWidth;
-  const plane = geometry.outHeight * geometry.outWidth;
-  const inPlane = geometry.channels * geometry.height * geometry.width;
-  const group = groupSize(rows * plane, batch);
-  const cols = new Float32Array(rows * group * plane);
-  const wide = group > 1 ? new Float32Array(outChannels * group * plane) : null;
+  const { rows, plane, imagePlane, group, cols, wide } = groupPlan(geometry, batch, outChannels);
 
   for (let n0 = 0; n0 < batch; n0 += group) {
     const count = Math.min(group, batch - n0);
     const ld = count * plane;
-    let dy = gy;
-    let dyOffset = n0 * outChannels * plane;
-    if (count > 1 && wide !== null) {
-      gather(gy, n0, count, outChannels, plane, wide);
-      dy = wide;
-      dyOffset = 0;
-    }
+    const [dy, dyOffset] = groupOperand(gy, n0, count, outChannels, plane, wide);
     // dW += dY cols^T, then dcols = W^T dY (reusing the columns buffer) and dx = col2im(dcols).
     if (gw !== null) {
-      unfoldGroup(geometry, x, n0, count, inPlane, cols, ld);
+      unfoldGroup(geometry, x, n0, count, imagePlane, cols, ld);
       gemm(false, true, outChannels, rows, ld, 1, dy, dyOffset, ld, cols, 0, ld, 1, gw, 0, rows);
     }
     if (gx !== null) {
       gemm(true, false, rows, ld, outChannels, 1, w, 0, rows, dy, dyOffset, ld, 0, cols, 0, ld);
-      foldGroup(geometry, cols, ld, gx, n0, count, inPlane);
+      foldGroup(geometry, cols, ld, gx, n0, count, imagePlane);
     }
   }
 }
 
 function convTranspose2dGroups(geometry: PatchGeometry, batch: number, inChannels: number,
   x: Float32Array, w: Float32Array, out: Float32Array): void {
-  const rows = geometry.channels * geometry.kernelHeight * geometry.kernelWidth;
-  const plane = geometry.outHeight * geometry.outWidth;
-  const outPlane = geometry.channels * geometry.height * geometry.width;
-  const group = groupSize(rows * plane, batch);
-  const cols = new Float32Array(rows * group * plane);
-  const wide = group > 1 ? new Float32Array(inChannels * group * plane) : null;
+  const { rows, plane, imagePlane, group, cols, wide } = groupPlan(geometry, batch, inChannels);
 
   // cols = W^T x for the group, then scatter-add the columns onto each output image.
   for (let n0 = 0; n0 < batch; n0 += group) {
-    const g = Math.min(group, batch - n0);
-    const ld = g * plane;
-    let xs = x;
-    let xOffset = n0 * inChannels * plane;
-    if (g > 1 && wide !== null) {
-      gather(x, n0, g, inChannels, plane, wide);
-      xs = wide;
-      xOffset = 0;
-    }
+    const count = Math.min(group, batch - n0);
+    const ld = count * plane;
+    const [xs, xOffset] = groupOperand(x, n0, count, inChannels, plane, wide);
     gemm(true, false, rows, ld, inChannels, 1, w, 0, rows, xs, xOffset, ld, 0, cols, 0, ld);
-    foldGroup(geometry, cols, ld, out, n0, g, outPlane);
+    foldGroup(geometry, cols, ld, out, n0, count, imagePlane);
   }
 }
 
 function convTranspose2dGroupsBackward(geometry: PatchGeometry, batch: number,
   inChannels: number, x: Float32Array, w: Float32Array, gy: Float32Array,
   gx: Float32Array | null, gw: Float32Array | null): void {
-  const rows = geometry.channels * geometry.kernelHeight * geometry.kernelWidth;
-  const plane = geometry.outHeight * geometry.outWidth;
-  const outPlane = geometry.channels * geometry.height * geometry.width;
-  const group = groupSize(rows * plane, batch);
-  const cols = new Float32Array(rows * group * plane);
-  const wide = group > 1 ? new Float32Array(inChannels * group * plane) : null;
+  const { rows, plane, imagePlane, group, cols, wide } = groupPlan(geometry, batch, inChannels);
 
   // cols = im2col(dY); dx = W cols; dW += x cols^T.
   for (let n0 = 0; n0 < batch; n0 += group) {
     const count = Math.min(group, batch - n0);
     const ld = count * plane;
-    const xOffset = n0 * inChannels * plane;
-    unfoldGroup(geometry, gy, n0, count, outPlane, cols, ld);
-    if (gx !== null) {
-      if (wide === null || count === 1) {
-        gemm(false, false, inChannels, ld, rows, 1, w, 0, rows, cols, 0, ld, 0, gx, xOffset, ld);
-      } else {
-        gemm(false, false, inChannels, ld, rows, 1, w, 0, rows, cols, 0, ld, 0, wide, 0, ld);
-        scatter(wide, n0, count, inChannels, plane, gx);
-      }
-    }
+    unfoldGroup(geometry, gy, n0, count, imagePlane, cols, ld);
+    if (gx !== null) gemmIntoGroup(w, rows, cols, n0, count, inChannels, plane, wide, gx);
     if (gw !== null) {
-      let xs = x;
-      let from = xOffset;
-      if (count > 1 && wide !== null) {
-        gather(x, n0, count, inChannels, plane, wide);
-        xs = wide;
-        from = 0;
-      }
+      const [xs, from] = groupOperand(x, n0, count, inChannels, plane, wide);
       gemm(false, true, inChannels, rows, ld, 1, xs, from, ld, cols, 0, ld, 1, gw, 0, rows);
     }
   }
