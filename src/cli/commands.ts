@@ -3,6 +3,7 @@ import * as path from 'node:path';
 
 import { GenerationStopped, loadOrGenerateAsync } from '../data/datasets.js';
 import { loadSource } from '../data/sources.js';
+import { activeBackend } from '../engine/kernels/index.js';
 import {
   QUICK_DEFAULTS, prepareQuick, runQuick, type QuickTaskSettings,
 } from '../experiments/quick.js';
@@ -630,6 +631,17 @@ const data: Command = {
 // ---------------------------------------------------------------------------------------------
 // info
 
+/**
+ * The OpenBLAS build and the CPU kernels it chose, for the native backend: on an AVX-512 CPU
+ * where OPENBLAS_CORETYPE pins the AVX2 Haswell kernels, its products run at about half speed.
+ */
+function blasLine(backend: object): Array<[string, string]> {
+  if (!('library' in backend) || typeof backend.library !== 'string') return [];
+  const pinned = process.env.OPENBLAS_CORETYPE;
+  return [['blas', backend.library + (pinned === undefined ? ''
+    : ` (OPENBLAS_CORETYPE=${pinned} is set)`)]];
+}
+
 const info: Command = {
   summary: 'version, kernel backend, threads, cores, memory and models',
   usage: 'equisphere info [--backend auto|native|wasm|reference] [--threads N]',
@@ -647,6 +659,7 @@ const info: Command = {
         : ` (${choice.fallbackReason})`)],
       ['threads', String(currentBackend().threads)],
       ['cores', String(coreCount())],
+      ...blasLine(activeBackend()),
       ['memory', `${formatBytes(os.totalmem())} total (the default --memory-limit)`],
       ['node', process.version],
     ];

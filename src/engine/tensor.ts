@@ -9,6 +9,11 @@
  */
 export type Shape = readonly number[];
 
+/**
+ * A vector-Jacobian product. `outputGrad` belongs to the operation: `backward` drops it as soon
+ * as the function returns, so the function may overwrite it or hand it to a parent without a
+ * copy (ops/check.ts giveGrad), which saves an array of the output's size per operation.
+ */
 export type BackwardFn = (outputGrad: Float32Array) => void;
 
 let gradEnabled = true;

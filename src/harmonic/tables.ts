@@ -1,5 +1,6 @@
 import { activeBackend, gemm } from '../engine/kernels/index.js';
 import type { FloatArray, KernelBackend } from '../engine/kernels/index.js';
+import type { HarmonicLoops, NativeBackend } from '../engine/kernels/native.js';
 import { betaQuadratureWeights, gridBetas } from '../sphere/grid.js';
 import { LruCache } from './cache.js';
 import { betaTrig, clearSoftWignerTables, recurseWignerPair } from './wigner.js';
@@ -215,6 +216,29 @@ export function workspace<T extends FloatArray>(like: T, slot: string, length: n
     scratch64.set(slot, array);
   }
   return array as T;
+}
+
+let nativeLoopsEnabled = true;
+
+/**
+ * The C twins of the transforms' regrouping loops (HarmonicLoops of engine/kernels/native.ts)
+ * when the active backend is `native` and its addon has them, for float32 operands; otherwise
+ * null and the transforms run their TypeScript loops (wasm, reference, float64).
+ */
+export function nativeLoops(like: FloatArray): HarmonicLoops | null {
+  if (!nativeLoopsEnabled || !(like instanceof Float32Array)) return null;
+  const backend = activeBackend() as Partial<NativeBackend>;
+  return backend.name === 'native' ? backend.harmonic ?? null : null;
+}
+
+/**
+ * Turns the use of the native loops on or off (on by default); returns the previous setting.
+ * For tests that compare the C loops with the TypeScript ones.
+ */
+export function setNativeLoops(enabled: boolean): boolean {
+  const previous = nativeLoopsEnabled;
+  nativeLoopsEnabled = enabled;
+  return previous;
 }
 
 /** A kernel backend that has the optional batched product (wasm and native do). */

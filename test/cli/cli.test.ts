@@ -153,6 +153,17 @@ describe('equisphere command line: information', () => {
     assert.match(run.stdout, /threads\s+1/);
     assert.match(run.stdout, new RegExp(`cores\\s+${os.availableParallelism()}`));
     assert.match(run.stdout, /s2cnn-seg-paper\s+segmentation\s+50\s+204073/);
+    assert.doesNotMatch(run.stdout, /blas/);
+  });
+
+  it('info names the OpenBLAS kernels when the native backend runs', (t) => {
+    const run = cli('info', '--backend', 'native');
+    assert.equal(run.status, 0, run.stderr);
+    if (!/backend\s+native\n/.test(run.stdout)) {
+      t.skip('native backend not built here');
+      return;
+    }
+    assert.match(run.stdout, /blas\s+OpenBLAS \d+\.\d+\.\d+ .*; core \w+/);
   });
 });
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  add, addScalar, div, exp, log, mul, neg, relu, scale, sigmoid, sqrt, square, sub, tanh,
+  add, addScalar, div, exp, log, mul, neg, relu, reluInPlace, scale, sigmoid, sqrt, square, sub,
+  tanh,
 } from '../../src/engine/ops/index.js';
 import { backward, fromArray } from '../../src/engine/tensor.js';
 import { Random } from '../../src/util/random.js';
@@ -71,4 +72,47 @@ test('relu zeroes negatives, passes the gradient where the input is positive', (
   const z = randomTensor(random, [4, 6]);
   z.data.forEach((v, i) => { z.data[i] = v + (v >= 0 ? 0.1 : -0.1); });
   checkGradients('relu', [z], () => relu(z));
+});
+
+test('reluInPlace overwrites its input and has relu\'s values and gradients', () => {
+  const random = new Random(5);
+  const x = randomTensor(random, [3, 7]);
+  x.data.forEach((v, i) => { x.data[i] = v + (v >= 0 ? 0.1 : -0.1); });
+  x.requiresGrad = true;
+  const seed = randomTensor(random, [3, 7]).data;
+
+  // A scale in front stands for the convolution whose output the relu overwrites.
+  const expected = relu(scale(x, 2));
+  backward(expected, seed);
+  const expectedGrad = Float32Array.from(x.grad ?? []);
+  x.grad = null;
+  const before = scale(x, 2);
+  const y = reluInPlace(before);
+  assert.equal(y.data, before.data);
+  assert.deepEqual([...y.data], [...expected.data]);
+  backward(y, seed);
+  assert.deepEqual([...(x.grad ?? [])], [...expectedGrad]);
+  assert.ok(expectedGrad.some((v) => v === 0) && expectedGrad.some((v) => v !== 0));
+  checkGradients('reluInPlace', [x], () => reluInPlace(scale(x, 2)));
+});
+
+test('gradients handed on without a copy still add up where a tensor is used twice', () => {
+  // z = (a + a) + b a: dz/da = 2 + b, dz/db = a; the add hands its output gradient to one
+  // parent and copies it for the other, which here is the same tensor.
+  const a = fromArray([1, -2, 3], [3]);
+  const b = fromArray([4, 5, -6], [3]);
+  a.requiresGrad = true;
+  b.requiresGrad = true;
+  backward(add(add(a, a), mul(b, a)), Float32Array.of(1, 1, 1));
+  assert.deepEqual([...(a.grad ?? [])], [6, 7, -4]);
+  assert.deepEqual([...(b.grad ?? [])], [1, -2, 3]);
+
+  // A parent without gradients takes nothing; broadcasting still sums; sub negates one side.
+  const c = fromArray([1, 2, 3, 4], [2, 2]);
+  const r = fromArray([10, 20], [2]);
+  c.requiresGrad = true;
+  r.requiresGrad = true;
+  backward(sub(add(c, fromArray([0, 0, 0, 0], [2, 2])), r), Float32Array.of(1, 2, 3, 4));
+  assert.deepEqual([...(c.grad ?? [])], [1, 2, 3, 4]);
+  assert.deepEqual([...(r.grad ?? [])], [-4, -6]);
 });

@@ -30,6 +30,50 @@ interface NativeAddon {
   setThreads(count: number): void;
   getThreads(): number;
   config(): string;
+  harmonicFoldBlocks?: HarmonicLoops['foldBlocks'];
+  harmonicUnfoldBlocks?: HarmonicLoops['unfoldBlocks'];
+  harmonicGatherPairs?: HarmonicLoops['gatherPairs'];
+  harmonicSpreadPairs?: HarmonicLoops['spreadPairs'];
+  harmonicScatterGroups?: HarmonicLoops['scatterGroups'];
+  harmonicFoldGroups?: HarmonicLoops['foldGroups'];
+  adviseHugePages?: HarmonicLoops['adviseHugePages'];
+}
+
+/**
+ * The regrouping passes of the SO(3) transforms in C (native/equisphere_blas.c), float32 only,
+ * each the twin of a TypeScript function of src/harmonic that it matches bit for bit; the
+ * transforms use them on the native backend. Arrays are read and written in place; every extent
+ * is checked (RangeError). `ring` is a Float64Array of 2b ring weights or null (weights 1).
+ */
+export interface HarmonicLoops {
+  /** foldBlocks of src/harmonic/fold.ts. */
+  foldBlocks(src: Float32Array, srcOffset: number, rings: number, b: number,
+    evenEven: Float32Array, evenOdd: Float32Array, oddEven: Float32Array,
+    oddOdd: Float32Array): void;
+  /** unfoldBlocks of fold.ts, block t scaled by ring[t mod 2b]. */
+  unfoldBlocks(cosEven: Float32Array, sinEven: Float32Array, cosOdd: Float32Array,
+    sinOdd: Float32Array, rings: number, b: number, dst: Float32Array, dstOffset: number,
+    ring: Float64Array | null): void;
+  /** gatherPairs of so3-transform.ts; pair blocks `stride` apart. */
+  gatherPairs(cosRe: Float32Array, cosIm: Float32Array, sinRe: Float32Array,
+    sinIm: Float32Array, ring: Float64Array | null, L: number, nb: number, sc: number,
+    positions: Int32Array, pairs: Float32Array, stride: number): void;
+  /** spreadPairs of so3-transform.ts. */
+  spreadPairs(pairs: Float32Array, stride: number, L: number, nb: number, sc: number,
+    positions: Int32Array, sumRe: Float32Array, sumIm: Float32Array, diffIm: Float32Array,
+    diffRe: Float32Array): void;
+  /** scatterGroups of so3-transform.ts (every group l0 < L). */
+  scatterGroups(product: Float32Array, L: number, sc: number, s0: number, S: number,
+    degreeWeights: boolean, re: Float32Array, im: Float32Array): void;
+  /** foldGroups of so3-transform.ts (every group l0 < L). */
+  foldGroups(product: Float32Array, L: number, sc: number, s0: number, S: number,
+    degreeWeights: boolean, re: Float32Array, im: Float32Array): void;
+  /**
+   * madvise(MADV_HUGEPAGE) on the 2 MB-aligned interior of a fresh, untouched array, so that its
+   * first touch faults in 2 MB pages rather than 4 kB ones (Linux transparent huge pages in
+   * `madvise` mode); contents are unchanged. Returns whether the kernel took the advice.
+   */
+  adviseHugePages(array: Float32Array | Float64Array): boolean;
 }
 
 /** Number of int32 fields per product in a grouped-GEMM table (see `gemmGrouped`). */
@@ -83,6 +127,12 @@ export interface NativeBackend extends KernelBackend {
   patches?(direction: 0 | 1, geometry: Int32Array, count: number, image: Float32Array,
     imageOffset: number, imageStride: number, cols: Float32Array, colOffset: number,
     ldc: number): void;
+
+  /**
+   * The SO(3) transforms' regrouping passes in C (see HarmonicLoops); absent from addons built
+   * before they existed, and then the transforms run their TypeScript loops.
+   */
+  harmonic?: HarmonicLoops;
 
   /** Threads used by OpenBLAS and by the batched products. */
   threads(): number;
@@ -149,10 +199,30 @@ export function loadNativeBackend(options: NativeLoadOptions = {}): NativeBacken
   return wrap(addon);
 }
 
+/** The addon's harmonic loops, when it has all of them. */
+function harmonicLoops(addon: NativeAddon): HarmonicLoops | null {
+  const {
+    harmonicFoldBlocks: foldBlocks, harmonicUnfoldBlocks: unfoldBlocks,
+    harmonicGatherPairs: gatherPairs, harmonicSpreadPairs: spreadPairs,
+    harmonicScatterGroups: scatterGroups, harmonicFoldGroups: foldGroups, adviseHugePages,
+  } = addon;
+  if (foldBlocks === undefined || unfoldBlocks === undefined || gatherPairs === undefined
+    || spreadPairs === undefined || scatterGroups === undefined || foldGroups === undefined
+    || adviseHugePages === undefined) {
+    return null;
+  }
+  return {
+    foldBlocks, unfoldBlocks, gatherPairs, spreadPairs, scatterGroups, foldGroups,
+    adviseHugePages,
+  };
+}
+
 function wrap(addon: NativeAddon): NativeBackend {
   const patches = addon.patches;
+  const harmonic = harmonicLoops(addon);
   return {
     ...(typeof patches === 'function' ? { patches } : {}),
+    ...(harmonic !== null ? { harmonic } : {}),
     name: 'native',
     library: addon.config(),
     gemm: addon.sgemm,

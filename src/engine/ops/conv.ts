@@ -3,6 +3,11 @@ import { result, type Tensor } from '../tensor.js';
 import { check, checkRank, giveGrad } from './check.js';
 import { convolutionBackend, patchBackend } from './extensions.js';
 import { col2im, im2col, type PatchGeometry } from './im2col.js';
+import {
+  addArrangedKernel, arrangeGatherKernel, arrangeKernel, correlate, correlateAdjoint,
+  correlateGather, correlateWeightGrad, rowBlock, scratch, SCRATCH_FREE, shiftPlanes,
+  wideConvSettings, type WideGeometry,
+} from './wide-conv.js';
 
 /**
  * Two-dimensional convolution and its transpose on [N, C, H, W] tensors, by im2col and matrix
@@ -13,11 +18,25 @@ import { col2im, im2col, type PatchGeometry } from './im2col.js';
  * `columnBudget` floats: a group's columns sit side by side, [C kh kw, g Ho Wo], which makes the
  * products wider without holding the whole batch's columns in memory. Backward passes rebuild
  * the columns instead of keeping them.
+ *
+ * Stride-1 convolutions (both kinds, any padding) on backends without convolution kernels skip
+ * im2col altogether: each is one valid correlation C (wide-conv.ts) whose forward, adjoint and
+ * kernel gradient give the six products (conv2d: y = C x, dx = C^T dy; convTranspose2d:
+ * y = C^T x, dx = C dy). The columns and wide buffers are module-level scratch reused from
+ * call to call (allocating them afresh costs page faults every step).
  */
 export const convolutionSettings = {
   /** Largest columns matrix built at once, in floats (16 MiB); at least one sample is taken. */
   columnBudget: 1 << 22,
+  /** Stride-1 convolutions through wide-grid correlations (off: im2col groups, for tests). */
+  wideStride1: true,
 };
+
+/** Scratch slots of this file (wide-conv.ts uses those below SCRATCH_FREE). */
+const SLOT_SHIFT = SCRATCH_FREE;
+const SLOT_PADDED = SCRATCH_FREE + 1;
+const SLOT_COLUMNS = SCRATCH_FREE + 2;
+const SLOT_GROUP = SCRATCH_FREE + 3;
 
 function groupSize(perSample: number, batch: number): number {
   const budget = convolutionSettings.columnBudget;
@@ -96,9 +115,20 @@ function biasGrad(g: Float32Array, channels: number, batch: number, plane: numbe
   for (let n = 0; n < batch; n++) {
     for (let c = 0; c < channels; c++) {
       const base = (n * channels + c) * plane;
-      let s = 0;
-      for (let p = 0; p < plane; p++) s += g[base + p];
-      gb[c] += s;
+      // Four partial sums: one running sum would wait on every addition's latency.
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      let p = 0;
+      for (; p + 3 < plane; p += 4) {
+        s0 += g[base + p];
+        s1 += g[base + p + 1];
+        s2 += g[base + p + 2];
+        s3 += g[base + p + 3];
+      }
+      for (; p < plane; p++) s0 += g[base + p];
+      gb[c] += (s0 + s1) + (s2 + s3);
     }
   }
   return gb;
@@ -124,8 +154,8 @@ function groupPlan(geometry: PatchGeometry, batch: number, channels: number): Gr
   const plane = geometry.outHeight * geometry.outWidth;
   const imagePlane = geometry.channels * geometry.height * geometry.width;
   const group = groupSize(rows * plane, batch);
-  const cols = new Float32Array(rows * group * plane);
-  const wide = group > 1 ? new Float32Array(channels * group * plane) : null;
+  const cols = scratch(SLOT_COLUMNS, rows * group * plane);
+  const wide = group > 1 ? scratch(SLOT_GROUP, channels * group * plane) : null;
   return { rows, plane, imagePlane, group, cols, wide };
 }
 
@@ -228,12 +258,161 @@ function convTranspose2dGroupsBackward(geometry: PatchGeometry, batch: number,
 }
 
 /**
+ * Image n of src [N, C, H, W] zero-padded by `padding` on every side: the array itself when
+ * padding is 0, else a scratch copy. Returns [array, offset].
+ */
+function paddedSample(src: Float32Array, n: number, channels: number, height: number,
+  width: number, padding: number): [Float32Array, number] {
+  if (padding === 0) return [src, n * channels * height * width];
+  const paddedHeight = height + 2 * padding;
+  const paddedWidth = width + 2 * padding;
+  const dst = scratch(SLOT_SHIFT, channels * paddedHeight * paddedWidth);
+  shiftPlanes(src, n * channels * height * width, channels, height, width, padding, padding,
+    dst, 0, paddedHeight, paddedWidth);
+  return [dst, 0];
+}
+
+/** Size of one output image of a correlation. */
+function outputSize(g: WideGeometry): number {
+  return g.outChannels * (g.height - g.kernelHeight + 1) * (g.width - g.kernelWidth + 1);
+}
+
+/**
+ * dst_n = bias + valid correlation of src_n with w [O, I, kh, kw] for every sample, where src_n
+ * is image n of an [N, I, srcHeight, srcWidth] tensor padded by `padding` to g's input size.
+ */
+function correlateBatch(g: WideGeometry, batch: number, src: Float32Array, srcHeight: number,
+  srcWidth: number, padding: number, w: Float32Array, bias: Float32Array | null,
+  dst: Float32Array): void {
+  const outPlane = outputSize(g);
+  const gather = g.channels >= wideConvSettings.gatherMinChannels && g.kernelWidth > 1;
+  const block = rowBlock(g);
+  const kernel = gather ? arrangeGatherKernel(w, g) : arrangeKernel(w, g, block);
+  for (let n = 0; n < batch; n++) {
+    const [image, offset] = paddedSample(src, n, g.channels, srcHeight, srcWidth, padding);
+    if (gather) correlateGather(g, kernel, bias, image, offset, dst, n * outPlane);
+    else correlate(g, block, kernel, bias, image, offset, dst, n * outPlane);
+  }
+}
+
+/**
+ * dst_n = bias + the adjoint of that correlation applied to grad_n [O, Ho, Wo], cropped by
+ * `padding` to [I, g.height - 2 padding, g.width - 2 padding], for every sample.
+ */
+function correlateAdjointBatch(g: WideGeometry, batch: number, grad: Float32Array,
+  padding: number, w: Float32Array, bias: Float32Array | null, dst: Float32Array): void {
+  const height = g.height - 2 * padding;
+  const width = g.width - 2 * padding;
+  const dstPlane = g.channels * height * width;
+  const outPlane = outputSize(g);
+  const kernel = arrangeKernel(w, g, 1);
+  for (let n = 0; n < batch; n++) {
+    if (padding === 0) {
+      correlateAdjoint(g, kernel, bias, grad, n * outPlane, dst, n * dstPlane);
+      continue;
+    }
+    const padded = scratch(SLOT_PADDED, g.channels * g.height * g.width);
+    correlateAdjoint(g, kernel, bias, grad, n * outPlane, padded, 0);
+    shiftPlanes(padded, 0, g.channels, g.height, g.width, -padding, -padding, dst,
+      n * dstPlane, height, width);
+  }
+}
+
+/**
+ * gw [O, I, kh, kw] += sum_n the kernel gradient of correlating src_n (padded as in
+ * `correlateBatch`) given the output gradient grad_n [O, Ho, Wo].
+ */
+function correlateBatchWeightGrad(g: WideGeometry, batch: number, src: Float32Array,
+  srcHeight: number, srcWidth: number, padding: number, grad: Float32Array,
+  gw: Float32Array): void {
+  const block = rowBlock(g);
+  const dWr = new Float32Array(gw.length);
+  const outPlane = outputSize(g);
+  for (let n = 0; n < batch; n++) {
+    const [image, offset] = paddedSample(src, n, g.channels, srcHeight, srcWidth, padding);
+    correlateWeightGrad(g, block, image, offset, grad, n * outPlane, dWr);
+  }
+  addArrangedKernel(dWr, g, block, gw);
+}
+
+/**
+ * The correlation behind a stride-1 conv2d of an [N, C, H, W] input, or behind the transposed
+ * convolution whose output image that is: input pad_p(x) [C, H + 2p, W + 2p], kernel
+ * [outChannels, C, kh, kw] (geometry as in im2col.ts).
+ */
+function wideGeometry(geometry: PatchGeometry, outChannels: number): WideGeometry {
+  const { channels, height, width, kernelHeight, kernelWidth, padding: p } = geometry;
+  return { channels, height: height + 2 * p, width: width + 2 * p, kernelHeight, kernelWidth,
+    outChannels };
+}
+
+/**
+ * Stride-1 conv2d as one correlation C of pad_p(x) with w: y = C(x); dx = the adjoint of C
+ * applied to dy, cropped; dw = C's kernel gradient.
+ */
+function conv2dWide(geometry: PatchGeometry, batch: number, outChannels: number,
+  x: Float32Array, w: Float32Array, bias: Float32Array | null, out: Float32Array): void {
+  const g = wideGeometry(geometry, outChannels);
+  correlateBatch(g, batch, x, geometry.height, geometry.width, geometry.padding, w, bias, out);
+}
+
+function conv2dWideBackward(geometry: PatchGeometry, batch: number, outChannels: number,
+  x: Float32Array, w: Float32Array, gy: Float32Array, gx: Float32Array | null,
+  gw: Float32Array | null): void {
+  const g = wideGeometry(geometry, outChannels);
+  const { height, width, padding } = geometry;
+  if (gw !== null) correlateBatchWeightGrad(g, batch, x, height, width, padding, gy, gw);
+  if (gx !== null) correlateAdjointBatch(g, batch, gy, padding, w, null, gx);
+}
+
+/**
+ * Stride-1 convTranspose2d (geometry of its output image, as for the groups) as the adjoint of
+ * the correlation C of its padded output with w [inChannels, outChannels, kh, kw]: y = C^T(x)
+ * cropped; dx = C(dy); dw = C's kernel gradient with x as the output gradient.
+ */
+function convTranspose2dWide(geometry: PatchGeometry, batch: number, inChannels: number,
+  x: Float32Array, w: Float32Array, bias: Float32Array | null, out: Float32Array): void {
+  const g = wideGeometry(geometry, inChannels);
+  correlateAdjointBatch(g, batch, x, geometry.padding, w, bias, out);
+}
+
+function convTranspose2dWideBackward(geometry: PatchGeometry, batch: number,
+  inChannels: number, x: Float32Array, w: Float32Array, gy: Float32Array,
+  gx: Float32Array | null, gw: Float32Array | null): void {
+  const g = wideGeometry(geometry, inChannels);
+  const { height, width, padding } = geometry;
+  if (gx !== null) correlateBatch(g, batch, gy, height, width, padding, w, null, gx);
+  if (gw !== null) correlateBatchWeightGrad(g, batch, gy, height, width, padding, x, gw);
+}
+
+/** The tensors an op's result depends on (bias and addend when present). */
+function parentsOf(x: Tensor, weight: Tensor, bias: Tensor | null,
+  addend: Tensor | null): Tensor[] {
+  const parents = [x, weight];
+  if (bias !== null) parents.push(bias);
+  if (addend !== null) parents.push(addend);
+  return parents;
+}
+
+/** out += addend (same shape), for ops that fuse a following addition. */
+function addAddend(op: string, out: Float32Array, shape: number[],
+  addend: Tensor | null): void {
+  if (addend === null) return;
+  check(addend.rank === 4 && addend.shape.every((extent, i) => extent === shape[i]),
+    () => `${op}: addend must have the output shape [${shape}], got [${addend.shape}]`);
+  const values = addend.data;
+  for (let i = 0; i < out.length; i++) out[i] += values[i];
+}
+
+/**
  * Cross-correlation as in PyTorch's Conv2d: input [N, Cin, H, W], weight [Cout, Cin, kh, kw],
  * bias [Cout] or null. Output [N, Cout, Ho, Wo] with Ho = floor((H + 2 padding - kh) / stride)
- * + 1 (likewise Wo); padding 0 is the paper's "valid" convolution.
+ * + 1 (likewise Wo); padding 0 is the paper's "valid" convolution. A non-null `addend`
+ * (output shape) is added to the result: add(conv2d(x, ...), addend) without the extra
+ * array, the extra pass and the gradient copy of a separate add.
  */
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, stride = 1,
-  padding = 0): Tensor {
+  padding = 0, addend: Tensor | null = null): Tensor {
   checkRank('conv2d', 'input', x, 4);
   checkRank('conv2d', 'weight', weight, 4);
   const [batch, inChannels, height, width] = x.shape;
@@ -256,17 +435,25 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, stride = 
   const plane = outHeight * outWidth;
   const out = new Float32Array(batch * outChannels * plane);
   const fast = convolutionBackend();
-  if (fast !== null) fast.conv2dForward(geometry, batch, outChannels, x.data, weight.data, out);
-  else conv2dGroups(geometry, batch, outChannels, x.data, weight.data, out);
-  if (bias !== null) addBias(out, bias.data, batch, plane);
+  // Backends with their own convolution kernels (wasm) keep them: measured faster there.
+  const wide = fast === null && stride === 1 && convolutionSettings.wideStride1;
+  if (wide) {
+    conv2dWide(geometry, batch, outChannels, x.data, weight.data, bias?.data ?? null, out);
+  } else if (fast !== null) {
+    fast.conv2dForward(geometry, batch, outChannels, x.data, weight.data, out);
+  } else conv2dGroups(geometry, batch, outChannels, x.data, weight.data, out);
+  if (bias !== null && !wide) addBias(out, bias.data, batch, plane);
+  const shape = [batch, outChannels, outHeight, outWidth];
+  addAddend('conv2d', out, shape, addend);
 
-  const parents = bias === null ? [x, weight] : [x, weight, bias];
-  return result(out, [batch, outChannels, outHeight, outWidth], parents, (g) => {
+  return result(out, shape, parentsOf(x, weight, bias, addend), (g) => {
     const gw = weight.requiresGrad ? new Float32Array(weight.size) : null;
     const gx = x.requiresGrad ? new Float32Array(x.size) : null;
     if (gw !== null || gx !== null) {
       const backend = convolutionBackend();
-      if (backend !== null) {
+      if (wide) {
+        conv2dWideBackward(geometry, batch, outChannels, x.data, weight.data, g, gx, gw);
+      } else if (backend !== null) {
         backend.conv2dBackward(geometry, batch, outChannels, x.data, weight.data, g, gx, gw);
       } else {
         conv2dGroupsBackward(geometry, batch, outChannels, x.data, weight.data, g, gx, gw);
@@ -277,6 +464,8 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, stride = 
     if (bias !== null && bias.requiresGrad) {
       giveGrad(bias, biasGrad(g, outChannels, batch, plane));
     }
+    // Last, as nothing reads g after it: the addend's gradient is g itself, handed over.
+    if (addend !== null) giveGrad(addend, g);
   });
 }
 
@@ -285,10 +474,10 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, stride = 
  * weight, plus a bias): input [N, Cin, H, W], weight [Cin, Cout, kh, kw], bias [Cout] or null.
  * Output [N, Cout, Ho, Wo] with Ho = (H - 1) stride - 2 padding + kh + outputPadding;
  * outputPadding (< stride) adds rows and columns at the bottom and right that only the bias
- * reaches, so a decoder can match an encoder map's size exactly.
+ * reaches, so a decoder can match an encoder map's size exactly. `addend` as in conv2d.
  */
 export function convTranspose2d(x: Tensor, weight: Tensor, bias: Tensor | null, stride = 1,
-  outputPadding = 0, padding = 0): Tensor {
+  outputPadding = 0, padding = 0, addend: Tensor | null = null): Tensor {
   checkRank('convTranspose2d', 'input', x, 4);
   checkRank('convTranspose2d', 'weight', weight, 4);
   const [batch, inChannels, height, width] = x.shape;
@@ -313,21 +502,28 @@ export function convTranspose2d(x: Tensor, weight: Tensor, bias: Tensor | null, 
   };
   const out = new Float32Array(batch * outChannels * outHeight * outWidth);
   const fast = convolutionBackend();
-  if (fast !== null) {
+  // Backends with their own convolution kernels (wasm) keep them: measured faster there.
+  const wide = fast === null && stride === 1 && convolutionSettings.wideStride1;
+  if (wide) {
+    convTranspose2dWide(geometry, batch, inChannels, x.data, weight.data, bias?.data ?? null,
+      out);
+  } else if (fast !== null) {
     fast.convTranspose2dForward(geometry, batch, inChannels, x.data, weight.data, out);
   } else {
     convTranspose2dGroups(geometry, batch, inChannels, x.data, weight.data, out);
   }
-  if (bias !== null) addBias(out, bias.data, batch, outHeight * outWidth);
+  if (bias !== null && !wide) addBias(out, bias.data, batch, outHeight * outWidth);
+  const shape = [batch, outChannels, outHeight, outWidth];
+  addAddend('convTranspose2d', out, shape, addend);
 
-  const parents = bias === null ? [x, weight] : [x, weight, bias];
-  return result(out, [batch, outChannels, outHeight, outWidth], parents, (g) => {
+  return result(out, shape, parentsOf(x, weight, bias, addend), (g) => {
     const gw = weight.requiresGrad ? new Float32Array(weight.size) : null;
     const gx = x.requiresGrad ? new Float32Array(x.size) : null;
     if (gw !== null || gx !== null) {
       const backend = convolutionBackend();
       const args = [geometry, batch, inChannels, x.data, weight.data, g, gx, gw] as const;
-      if (backend !== null) backend.convTranspose2dBackward(...args);
+      if (wide) convTranspose2dWideBackward(...args);
+      else if (backend !== null) backend.convTranspose2dBackward(...args);
       else convTranspose2dGroupsBackward(...args);
     }
     if (gx !== null) giveGrad(x, gx);
@@ -335,5 +531,6 @@ export function convTranspose2d(x: Tensor, weight: Tensor, bias: Tensor | null, 
     if (bias !== null && bias.requiresGrad) {
       giveGrad(bias, biasGrad(g, outChannels, batch, outHeight * outWidth));
     }
+    if (addend !== null) giveGrad(addend, g);
   });
 }

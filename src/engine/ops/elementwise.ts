@@ -41,8 +41,22 @@ function binary(a: Tensor, b: Tensor, f: Binary, same: SameShape,
     const aFull = ia === null ? av : Float32Array.from(ia, (j) => av[j]);
     const bFull = ib === null ? bv : Float32Array.from(ib, (j) => bv[j]);
     const [ga, gb] = grads(g, aFull, bFull);
-    if (a.requiresGrad) a.accumulateGrad(aSame ? ga : sumToShape(ga, shape, a.shape));
-    if (b.requiresGrad) b.accumulateGrad(bSame ? gb : sumToShape(gb, shape, b.shape));
+
+    // The output gradient g belongs to this op (see Tensor.runBackward), so the first parent
+    // whose gradient is g itself takes it without a copy; a second one (add: both) copies it.
+    let gGiven = false;
+    const hand = (parent: Tensor, grad: Float32Array, same: boolean): void => {
+      if (!parent.requiresGrad) return;
+      if (!same) giveGrad(parent, sumToShape(grad, shape, parent.shape));
+      else if (grad !== g) giveGrad(parent, grad);
+      else if (gGiven) parent.accumulateGrad(g);
+      else {
+        giveGrad(parent, g);
+        gGiven = true;
+      }
+    };
+    hand(a, ga, aSame);
+    hand(b, gb, bSame);
   });
 }
 
@@ -89,9 +103,9 @@ function unary(x: Tensor, f: (v: number) => number,
   const out = new Float32Array(x.size);
   for (let i = 0; i < out.length; i++) out[i] = f(xv[i]);
   return result(out, x.shape, [x], (g) => {
-    const gx = new Float32Array(g.length);
-    for (let i = 0; i < g.length; i++) gx[i] = g[i] * derivative(xv[i], out[i]);
-    giveGrad(x, gx);
+    // In place: g belongs to this op.
+    for (let i = 0; i < g.length; i++) g[i] *= derivative(xv[i], out[i]);
+    giveGrad(x, g);
   });
 }
 
@@ -112,22 +126,40 @@ export function neg(x: Tensor): Tensor {
 
 /** max(x, 0); the derivative at 0 is taken as 0, as in PyTorch. */
 export function relu(x: Tensor): Tensor {
-  const xv = x.data;
   const out = new Float32Array(x.size);
+  rectify(x.data, out);
+  return result(out, x.shape, [x], (g) => reluGradient(g, out, x));
+}
+
+/**
+ * relu that overwrites x's values with the result, saving an array of x's size and a pass over
+ * fresh memory (PyTorch's inplace=True). Only for an x that nothing else reads afterwards and
+ * whose own gradient does not need its values: the outputs of convolutions, spectral layers,
+ * bias or skip additions; not a leaf, not an input kept elsewhere, not the input of a
+ * batchNorm or another relu. The result shares x's array.
+ */
+export function reluInPlace(x: Tensor): Tensor {
+  const values = x.data;
+  rectify(values, values);
+  return result(values, x.shape, [x], (g) => reluGradient(g, values, x));
+}
+
+/** out = max(x, 0) elementwise; out may be x. */
+function rectify(x: Float32Array, out: Float32Array): void {
   // (v + |v|) / 2 is exact and branch-free: signs of activations are unpredictable.
   for (let i = 0; i < out.length; i++) {
-    const v = xv[i];
+    const v = x[i];
     out[i] = (v + Math.abs(v)) * 0.5;
   }
-  return result(out, x.shape, [x], (g) => {
-    // g where out > 0, else exactly +0, as a bit mask: the branch of `out > 0 ? g : 0` is
-    // mispredicted half the time and costs ten times more.
-    const gx = new Float32Array(g.length);
-    const gBits = new Uint32Array(g.buffer, g.byteOffset, g.length);
-    const gxBits = new Uint32Array(gx.buffer);
-    for (let i = 0; i < g.length; i++) gxBits[i] = gBits[i] & -+(out[i] > 0);
-    giveGrad(x, gx);
-  });
+}
+
+/** Gives x the gradient g where out > 0, else exactly +0, computed in g (owned by the op). */
+function reluGradient(g: Float32Array, out: Float32Array, x: Tensor): void {
+  // A bit mask: the branch of `out > 0 ? g : 0` is mispredicted half the time and costs ten
+  // times more.
+  const bits = new Uint32Array(g.buffer, g.byteOffset, g.length);
+  for (let i = 0; i < g.length; i++) bits[i] &= -+(out[i] > 0);
+  giveGrad(x, g);
 }
 
 /** e^x. */

@@ -3,7 +3,8 @@
  * loops (matrix products, convolutions) go through the kernel backend (../kernels).
  */
 export {
-  add, addScalar, div, exp, log, mul, neg, relu, scale, sigmoid, sqrt, square, sub, tanh,
+  add, addScalar, div, exp, log, mul, neg, relu, reluInPlace, scale, sigmoid, sqrt, square, sub,
+  tanh,
 } from './elementwise.js';
 export { broadcastIndex, broadcastShape, broadcastTo, sumToShape } from './broadcast.js';
 export { concat, flatten, permute, reshape, slice, transpose } from './shape.js';

@@ -31,7 +31,9 @@ export class ConvTranspose2d extends Module {
     return (inputSize - 1) * this.stride + this.kernelSize + this.outputPadding;
   }
 
-  forward(input: Tensor): Tensor {
-    return convTranspose2d(input, this.weight, this.bias, this.stride, this.outputPadding);
+  /** The transposed convolution of input, plus `addend` (of the output's shape) when given. */
+  forward(input: Tensor, addend: Tensor | null = null): Tensor {
+    return convTranspose2d(input, this.weight, this.bias, this.stride, this.outputPadding, 0,
+      addend);
   }
 }

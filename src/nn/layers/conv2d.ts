@@ -29,7 +29,8 @@ export class Conv2d extends Module {
     return Math.floor((inputSize - this.kernelSize) / this.stride) + 1;
   }
 
-  forward(input: Tensor): Tensor {
-    return conv2d(input, this.weight, this.bias, this.stride);
+  /** The convolution of input, plus `addend` (of the output's shape) when given. */
+  forward(input: Tensor, addend: Tensor | null = null): Tensor {
+    return conv2d(input, this.weight, this.bias, this.stride, 0, addend);
   }
 }

@@ -186,6 +186,122 @@ export function so3KernelTable(grid: So3KernelGrid, degrees: number): PlanarComp
 }
 
 /**
+ * Number of rows (l, n, p) with n >= 0 of SO(3) kernel tables for degrees l < L:
+ * sum_{l<L} (l+1)(2l+1). Degree l's rows start at so3HalfRowCount(l), ordered n-major.
+ */
+export function so3HalfRowCount(degrees: number): number {
+  let rows = 0;
+  for (let l = 0; l < degrees; l++) rows += (l + 1) * (2 * l + 1);
+  return rows;
+}
+
+/**
+ * The rows n >= 0 of `so3KernelTable`: T[(l, n, p)][i] = conj(D^l_np(g_i)) for 0 <= n <= l, row
+ * so3HalfRowCount(l) + n (2l+1) + p + l. The kernel spectrum of real weights has
+ * y^l_{-n,-p} = (-1)^{n-p} conj(y^l_np), so these rows determine it.
+ */
+export function so3HalfKernelTable(grid: So3KernelGrid, degrees: number): PlanarComplex {
+  const size = grid.length;
+  const { table, rings, ringOf } = wignerAtGridBetas(degrees, grid.map((point) => point[0]));
+  const re = new Float32Array(so3HalfRowCount(degrees) * size);
+  const im = new Float32Array(re.length);
+  let row = 0;
+  for (let l = 0; l < degrees; l++) {
+    for (let n = 0; n <= l; n++) {
+      for (let p = -l; p <= l; p++, row += size) {
+        const coefficient = so3CoefficientIndex(l, n, p);
+        for (let i = 0; i < size; i++) {
+          const d = table[coefficient * rings + ringOf[i]];
+          const phase = -n * grid[i][1] - p * grid[i][2];
+          re[row + i] = d * Math.cos(phase);
+          im[row + i] = d * Math.sin(phase);
+        }
+      }
+    }
+  }
+  return { re, im };
+}
+
+/**
+ * The SO(3) kernel table in factored form. conj(D^l_np(g_i)) = d^l_np(beta_i) e^{-i (n alpha_i +
+ * p gamma_i)}, and a near-identity grid has only a few distinct betas (its rings), so the kernel
+ * spectrum of weights psi is
+ *   y^l_np = sum_r d^l_np(beta_r) E_r[n, p],
+ *   E_r[n, p] = sum_{i in ring r} psi_i e^{-i (n alpha_i + p gamma_i)},
+ * where E does not depend on the degree: rings x (2L-1) L phase sums instead of a product with
+ * the whole table (which has about (4/3) L^3 rows).
+ */
+export interface So3RingTable {
+  readonly degrees: number;
+  /** Number of distinct betas. */
+  readonly rings: number;
+  /** Grid point indices sorted by ring (stable). */
+  readonly order: Int32Array;
+  /** Ring r holds the sorted points ringStart[r] .. ringStart[r + 1] - 1. */
+  readonly ringStart: Int32Array;
+  /**
+   * e^{-i (n alpha_i + p gamma_i)} at row n (2L-1) + p + L-1 (0 <= n < L, |p| < L) and column j
+   * for the sorted point i = order[j]; |grid| columns.
+   */
+  readonly phase: PlanarComplex;
+  /** d^l_np(beta_r) at [so3CoefficientIndex(l, n, p) rings + r]. */
+  readonly wigner: Float64Array;
+}
+
+/** The factored SO(3) kernel table of a grid for degrees l < L (see So3RingTable). */
+export function so3RingTable(grid: So3KernelGrid, degrees: number): So3RingTable {
+  const size = grid.length;
+  const { table, rings, ringOf } = wignerAtGridBetas(degrees, grid.map((point) => point[0]));
+  const ringStart = new Int32Array(rings + 1);
+  for (let i = 0; i < size; i++) ringStart[ringOf[i] + 1]++;
+  for (let r = 0; r < rings; r++) ringStart[r + 1] += ringStart[r];
+  const order = new Int32Array(size);
+  const next = ringStart.slice(0, rings);
+  for (let i = 0; i < size; i++) order[next[ringOf[i]]++] = i;
+
+  const orders = 2 * degrees - 1;
+  const re = new Float32Array(degrees * orders * size);
+  const im = new Float32Array(re.length);
+  for (let n = 0; n < degrees; n++) {
+    for (let p = -(degrees - 1); p < degrees; p++) {
+      const row = (n * orders + p + degrees - 1) * size;
+      for (let j = 0; j < size; j++) {
+        const point = grid[order[j]];
+        const phase = -n * point[1] - p * point[2];
+        re[row + j] = Math.cos(phase);
+        im[row + j] = Math.sin(phase);
+      }
+    }
+  }
+  return { degrees, rings, order, ringStart, phase: { re, im }, wigner: table };
+}
+
+/**
+ * The rows n >= 0 of `s2KernelTable`: T[(l, n)][i] = e^{-i n alpha_i} d^l_{n0}(beta_i) for
+ * 0 <= n <= l, row l (l+1) / 2 + n (L (L+1) / 2 rows). The S2 kernel spectrum of real weights has
+ * y^l_{-n} = (-1)^n conj(y^l_n), so these rows determine it.
+ */
+export function s2HalfKernelTable(grid: S2KernelGrid, degrees: number): PlanarComplex {
+  const size = grid.length;
+  const { table, rings, ringOf } = wignerAtGridBetas(degrees, grid.map((point) => point[0]));
+  const re = new Float32Array(((degrees * (degrees + 1)) / 2) * size);
+  const im = new Float32Array(re.length);
+  for (let l = 0; l < degrees; l++) {
+    for (let n = 0; n <= l; n++) {
+      const row = ((l * (l + 1)) / 2 + n) * size;
+      const dRow = so3CoefficientIndex(l, n, 0) * rings;
+      for (let i = 0; i < size; i++) {
+        const d = table[dRow + ringOf[i]];
+        const phase = -n * grid[i][1];
+        re[row + i] = d * Math.cos(phase);
+        im[row + i] = d * Math.sin(phase);
+      }
+    }
+  }
+  return { re, im };
+}
+
+/**
  * Kernel table of the SO3ToS2 layer (paper.md 4.2) for degrees l < L:
  * K[(l, p)][i] = sum_{n=-l..l} conj(D^l_np(g_i)), rows l^2 + p + l (L^2 rows), |grid| columns, so
  * that kappa^l_p = sum_i psi_i K[(l, p)][i] = sum_n y^l_np is the kernel spectrum summed over its

@@ -1,12 +1,14 @@
+import { giveGrad } from '../../engine/ops/check.js';
 import { result, Tensor } from '../../engine/tensor.js';
 import { so3CoefficientCount } from '../../harmonic/indexing.js';
 import { s2Forward, s2ForwardAdjoint } from '../../harmonic/s2-transform.js';
-import { so3Inverse } from '../../harmonic/so3-transform.js';
+import { so3Inverse, so3InverseAdjoint } from '../../harmonic/so3-transform.js';
 import { Random } from '../../util/random.js';
-import { PlanarComplex, S2KernelGrid, s2KernelTable } from './kernel-grids.js';
+import { PlanarComplex, S2KernelGrid, s2HalfKernelTable } from './kernel-grids.js';
 import {
-  SpectralLayer, addChannelBias, channelBiasGradient, checkInputShape, complexGemm, kernelSpectrum,
-  kernelSpectrumWeightGradient, spectrumGradientRows, swapMiddleAxesComplex, transposeComplex,
+  SpectralLayer, addBiasToSpectrum, biasGradientFromSpectrum, checkInputShape, complexGemm,
+  deinterleaveOrders, gatherHalfRows, interleaveOrders, kernelSpectrum,
+  kernelSpectrumWeightGradient, scatterHalfRows, transposeComplex,
 } from './so3-conv.js';
 
 /**
@@ -34,8 +36,9 @@ export class S2Convolution extends SpectralLayer {
       1 / Math.sqrt((grid.length * inChannels * bandwidthOut ** 4) / bandwidthIn ** 2), random);
   }
 
+  /** The rows n >= 0 of the S2 kernel table (s2HalfKernelTable), built on first use. */
   private kernelTable(): PlanarComplex {
-    this.table ??= s2KernelTable(this.grid, this.degrees);
+    this.table ??= s2HalfKernelTable(this.grid, this.degrees);
     return this.table;
   }
 
@@ -45,20 +48,23 @@ export class S2Convolution extends SpectralLayer {
   }
 
   /**
-   * The kernel spectrum y^l_n[c, c'] for the current weights, laid out per degree as a
-   * C_in x ((2l+1) C_out) matrix with rows c and columns (n, c').
+   * The kernel spectrum y^l_n[c, c'] for n >= 0 and the current weights, laid out per degree
+   * (at l (l+1) / 2 C_in C_out) as a C_in x ((l+1) C_out) matrix with rows c and columns
+   * (n, c'), the columns n > 0 doubled (half spectra, see so3-conv.ts).
    */
   private spectrumOfKernel(): PlanarComplex {
     const { inChannels: ci, outChannels: co, degrees: L } = this;
     const pairs = ci * co;
-    const raw = this.workspace.complex('kernelRaw', L * L * pairs);
-    kernelSpectrum(this.kernelTable(), this.weight.data, L * L, this.grid.length, pairs,
+    const rows = (L * (L + 1)) / 2;
+    const raw = this.workspace.complex('kernelRaw', rows * pairs);
+    kernelSpectrum(this.kernelTable(), this.weight.data, rows, this.grid.length, pairs,
       this.spectrumFactor, raw);
 
-    // raw is [l][n][c][c']; move c in front of n.
-    const y = { re: new Float32Array(L * L * pairs), im: new Float32Array(L * L * pairs) };
+    // raw is [l][n][c][c'] for n >= 0; move c in front of n.
+    const y = { re: new Float32Array(rows * pairs), im: new Float32Array(rows * pairs) };
     for (let l = 0; l < L; l++) {
-      swapMiddleAxesComplex(raw, l * l * pairs, y, l * l * pairs, 1, 2 * l + 1, ci, co);
+      const offset = ((l * (l + 1)) / 2) * pairs;
+      interleaveOrders(raw, offset, y, offset, l + 1, ci, co, 2);
     }
     return y;
   }
@@ -72,21 +78,30 @@ export class S2Convolution extends SpectralLayer {
     // Input spectrum [l][m][b][c]: per degree a matrix with rows (m, b) and columns c.
     const x = s2Forward(input.data, n * ci, bIn, L);
 
-    // z^l = x^l conj(y^l): rows (m, b), columns (n, c'); then to the layout [m][n][b][c'].
+    // Half spectrum z^l = x^l conj(y^l): rows (m, b), columns (n >= 0, c'), into the spectrum
+    // layout [m][n][b][c'] (in place for n = 1) whose orders n < 0 stay zero.
     const y = this.spectrumOfKernel();
-    const rows = this.workspace.complex('zRows', count * n * co);
     const z = this.workspace.complex('z', count * n * co);
+    z.re.fill(0);
+    z.im.fill(0);
+    const rows = this.workspace.complex('zRows', (2 * L - 1) * n * L * co);
     for (let l = 0; l < L; l++) {
       const dl = 2 * l + 1;
-      const offset = so3CoefficientCount(l) * n * co;
-      complexGemm(false, false, false, true, dl * n, dl * co, ci, 1,
-        x, l * l * n * ci, ci, y, l * l * ci * co, dl * co, 0, rows, offset, dl * co);
-      swapMiddleAxesComplex(rows, offset, z, offset, dl, n, dl, co);
+      const h = l + 1;
+      const before = so3CoefficientCount(l);
+      const kernel = ((l * h) / 2) * ci * co;
+      if (n === 1) {
+        complexGemm(false, false, false, true, dl, h * co, ci, 1, x, l * l * ci, ci,
+          y, kernel, h * co, 0, z, (before + l) * co, dl * co);
+      } else {
+        complexGemm(false, false, false, true, dl * n, h * co, ci, 1, x, l * l * n * ci, ci,
+          y, kernel, h * co, 0, rows, 0, h * co);
+        scatterHalfRows(rows, 0, z, before * n * co, l, n, co);
+      }
     }
+    addBiasToSpectrum(z, this.bias.data, n);
 
     const out = so3Inverse(z, n * co, L, bOut);
-    addChannelBias(out, this.bias.data, n, (2 * bOut) ** 3);
-
     return result(out, [n, co, 2 * bOut, 2 * bOut, 2 * bOut], [input, this.weight, this.bias],
       (grad) => this.backwardPass(grad, input, x, y, n));
   }
@@ -96,37 +111,57 @@ export class S2Convolution extends SpectralLayer {
   ): void {
     const { inChannels: ci, outChannels: co, degrees: L } = this;
     const { bandwidthIn: bIn, bandwidthOut: bOut } = this;
-    this.bias.accumulateGrad(channelBiasGradient(grad, co, n, (2 * bOut) ** 3));
+    const pairs = ci * co;
 
-    const gRows = spectrumGradientRows(grad, n, co, L, bOut);
+    // Gradient of z: the adjoint of the real-part synthesis, [m][n][b][c'].
+    const gz = so3InverseAdjoint(grad, n * co, L, bOut);
+    giveGrad(this.bias, biasGradientFromSpectrum(gz, co, n));
 
-    if (input.requiresGrad) {
-      // grad x^l = grad z^l (y^l)^T: rows (m, b), columns c, which is the S2 spectrum layout.
-      const gx = this.workspace.complex('gx', L * L * n * ci);
-      const yT = this.workspace.complex('yT', L * L * ci * co);
-      for (let l = 0; l < L; l++) {
-        const dl = 2 * l + 1;
-        transposeComplex(y, l * l * ci * co, yT, l * l * ci * co, ci, dl * co);
-        complexGemm(false, false, false, false, dl * n, ci, dl * co, 1,
-          gRows, so3CoefficientCount(l) * n * co, dl * co, yT, l * l * ci * co, ci,
-          0, gx, l * l * n * ci, ci);
+    const halfRows = (L * (L + 1)) / 2;
+    const gx = input.requiresGrad ? this.workspace.complex('gx', L * L * n * ci) : null;
+    const gy = this.weight.requiresGrad ? this.workspace.complex('gy', halfRows * pairs) : null;
+    const gRows = this.workspace.complex('gzRows', (2 * L - 1) * n * L * co);
+    const gyRows = this.workspace.complex('gyRows', ci * L * co);
+    const yT = this.workspace.complex('yT', L * co * ci);
+
+    for (let l = 0; l < L; l++) {
+      const dl = 2 * l + 1;
+      const h = l + 1;
+      const before = so3CoefficientCount(l);
+      const kernel = ((l * h) / 2) * pairs;
+
+      // The orders n >= 0 of grad z^l as rows (m, b), columns (n, c').
+      let g = gz;
+      let gOffset = (before + l) * co;
+      let gStride = dl * co;
+      if (n > 1) {
+        gatherHalfRows(gz, before * n * co, gRows, 0, l, n, co);
+        g = gRows;
+        gOffset = 0;
+        gStride = h * co;
       }
-      input.accumulateGrad(s2ForwardAdjoint(gx, n * ci, bIn, L));
+
+      if (gx !== null) {
+        // Half spectrum of grad x^l = grad z^l (y^l)^T: rows (m, b), columns c, the S2 spectrum
+        // layout; the doubled columns n > 0 of y stand for the orders n < 0 (s2ForwardAdjoint
+        // takes the real part, harmonic-api.md).
+        transposeComplex(y, kernel, yT, 0, ci, h * co);
+        complexGemm(false, false, false, false, dl * n, ci, h * co, 1, g, gOffset, gStride,
+          yT, 0, ci, 0, gx, l * l * n * ci, ci);
+      }
+
+      if (gy !== null) {
+        // grad y^l = (x^l)^T conj(grad z^l) for n >= 0: rows c, columns (n, c'); back to
+        // [n][c][c'] with the rows n > 0 doubled for their mirrors n < 0.
+        complexGemm(true, false, false, true, ci, h * co, dl * n, 1,
+          x, l * l * n * ci, ci, g, gOffset, gStride, 0, gyRows, 0, h * co);
+        deinterleaveOrders(gyRows, 0, gy, kernel, h, ci, co, 2);
+      }
     }
 
-    if (this.weight.requiresGrad) {
-      // grad y^l = (x^l)^T conj(grad z^l): rows c, columns (n, c'); back to [n][c][c'].
-      const pairs = ci * co;
-      const gy = this.workspace.complex('gy', L * L * pairs);
-      const gyRaw = this.workspace.complex('gyRaw', L * L * pairs);
-      for (let l = 0; l < L; l++) {
-        const dl = 2 * l + 1;
-        complexGemm(true, false, false, true, ci, dl * co, dl * n, 1,
-          x, l * l * n * ci, ci, gRows, so3CoefficientCount(l) * n * co, dl * co,
-          0, gy, l * l * pairs, dl * co);
-        swapMiddleAxesComplex(gy, l * l * pairs, gyRaw, l * l * pairs, 1, ci, dl, co);
-      }
-      this.weight.accumulateGrad(kernelSpectrumWeightGradient(this.kernelTable(), gyRaw, L * L,
+    if (gx !== null) giveGrad(input, s2ForwardAdjoint(gx, n * ci, bIn, L));
+    if (gy !== null) {
+      giveGrad(this.weight, kernelSpectrumWeightGradient(this.kernelTable(), gy, halfRows,
         this.grid.length, pairs, this.spectrumFactor));
     }
   }

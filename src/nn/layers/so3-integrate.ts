@@ -1,3 +1,4 @@
+import { giveGrad } from '../../engine/ops/check.js';
 import { result, Tensor } from '../../engine/tensor.js';
 import { so3QuadratureWeights } from '../../sphere/grid.js';
 import { Module } from '../module.js';
@@ -42,7 +43,7 @@ export class SO3Integrate extends Module {
           gx.fill(q[j] * grad[s], start, start + ring);
         }
       }
-      input.accumulateGrad(gx);
+      giveGrad(input, gx);
     });
   }
 }

@@ -1,3 +1,4 @@
+import { giveGrad } from '../../engine/ops/check.js';
 import { result, Tensor } from '../../engine/tensor.js';
 import { so3CoefficientCount } from '../../harmonic/indexing.js';
 import { s2Inverse, s2InverseAdjoint } from '../../harmonic/s2-transform.js';
@@ -5,8 +6,9 @@ import { so3Forward, so3ForwardAdjoint } from '../../harmonic/so3-transform.js';
 import { Random } from '../../util/random.js';
 import { PlanarComplex, So3KernelGrid, so3ToS2KernelTable } from './kernel-grids.js';
 import {
-  SpectralLayer, addChannelBias, channelBiasGradient, checkInputShape, complexGemm, kernelSpectrum,
-  kernelSpectrumWeightGradient, swapMiddleAxesComplex, transposeComplex,
+  SpectralLayer, addBiasToSpectrum, biasGradientFromSpectrum, checkInputShape, complexGemm,
+  kernelSpectrum, kernelSpectrumWeightGradient, rowsOfSpectrum, swapMiddleAxesComplex,
+  transposeComplex,
 } from './so3-conv.js';
 
 /**
@@ -48,14 +50,10 @@ export class SO3ToS2 extends SpectralLayer {
     const n = checkInputShape('SO3ToS2', input.shape, ci, [2 * bIn, 2 * bIn, 2 * bIn]);
     const count = so3CoefficientCount(L);
 
-    // Input spectrum [l][m][p][b][c] -> per degree a matrix with rows (m, b), columns (p, c).
+    // Input spectrum [l][m][p][b][c] -> per degree a matrix with rows (m, b), columns (p, c):
+    // for one signal per channel it already is one.
     const spectrum = so3Forward(input.data, n * ci, bIn, L);
-    const x = { re: new Float32Array(count * n * ci), im: new Float32Array(count * n * ci) };
-    for (let l = 0; l < L; l++) {
-      const dl = 2 * l + 1;
-      const offset = so3CoefficientCount(l) * n * ci;
-      swapMiddleAxesComplex(spectrum, offset, x, offset, dl, dl, n, ci);
-    }
+    const x = n === 1 ? spectrum : rowsOfSpectrum(spectrum, L, n, ci);
 
     // kappa [l][p][c][c'] is per degree a matrix with rows (p, c), columns c'.
     const pairs = ci * co;
@@ -72,9 +70,9 @@ export class SO3ToS2 extends SpectralLayer {
         0, s2, l * l * n * co, co);
     }
 
-    const out = s2Inverse(s2, n * co, L, bOut);
-    addChannelBias(out, this.bias.data, n, (2 * bOut) ** 2);
+    addBiasToSpectrum(s2, this.bias.data, n);
 
+    const out = s2Inverse(s2, n * co, L, bOut);
     return result(out, [n, co, 2 * bOut, 2 * bOut], [input, this.weight, this.bias],
       (grad) => this.backwardPass(grad, input, x, kappa, n));
   }
@@ -86,15 +84,16 @@ export class SO3ToS2 extends SpectralLayer {
     const { bandwidthIn: bIn, bandwidthOut: bOut } = this;
     const count = so3CoefficientCount(L);
     const pairs = ci * co;
-    this.bias.accumulateGrad(channelBiasGradient(grad, co, n, (2 * bOut) ** 2));
 
     // Gradient of the S2 coefficients: rows (m, b), columns c'.
     const gs2 = s2InverseAdjoint(grad, n * co, L, bOut);
+    giveGrad(this.bias, biasGradientFromSpectrum(gs2, co, n));
 
     if (input.requiresGrad) {
-      // grad x^l = grad out^l (kappa^l)^T, rows (m, b), columns (p, c); back to [m][p][b][c].
-      const gxRows = this.workspace.complex('gxRows', count * n * ci);
+      // grad x^l = grad out^l (kappa^l)^T, rows (m, b), columns (p, c); back to [m][p][b][c]
+      // (already that layout for one signal per channel).
       const gx = this.workspace.complex('gx', count * n * ci);
+      const gxRows = n === 1 ? gx : this.workspace.complex('gxRows', count * n * ci);
       const kappaT = this.workspace.complex('kappaT', L * L * pairs);
       for (let l = 0; l < L; l++) {
         const dl = 2 * l + 1;
@@ -102,9 +101,9 @@ export class SO3ToS2 extends SpectralLayer {
         transposeComplex(kappa, l * l * pairs, kappaT, l * l * pairs, dl * ci, co);
         complexGemm(false, false, false, false, dl * n, dl * ci, co, 1,
           gs2, l * l * n * co, co, kappaT, l * l * pairs, dl * ci, 0, gxRows, offset, dl * ci);
-        swapMiddleAxesComplex(gxRows, offset, gx, offset, dl, n, dl, ci);
+        if (n > 1) swapMiddleAxesComplex(gxRows, offset, gx, offset, dl, n, dl, ci);
       }
-      input.accumulateGrad(so3ForwardAdjoint(gx, n * ci, bIn, L));
+      giveGrad(input, so3ForwardAdjoint(gx, n * ci, bIn, L));
     }
 
     if (this.weight.requiresGrad) {
@@ -116,7 +115,7 @@ export class SO3ToS2 extends SpectralLayer {
           x, so3CoefficientCount(l) * n * ci, dl * ci, gs2, l * l * n * co, co,
           0, gKappa, l * l * pairs, co);
       }
-      this.weight.accumulateGrad(kernelSpectrumWeightGradient(this.kernelTable(), gKappa, L * L,
+      giveGrad(this.weight, kernelSpectrumWeightGradient(this.kernelTable(), gKappa, L * L,
         this.grid.length, pairs, this.scaling));
     }
   }

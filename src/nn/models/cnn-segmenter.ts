@@ -1,4 +1,4 @@
-import { add, relu, upsampleNearest2d } from '../../engine/ops/index.js';
+import { reluInPlace, upsampleNearest2d } from '../../engine/ops/index.js';
 import type { Tensor } from '../../engine/tensor.js';
 import { UserError } from '../../util/errors.js';
 import type { Random } from '../../util/random.js';
@@ -123,20 +123,19 @@ export class CnnSegmenter extends Module {
     }
     const depth = this.encoder.length;
     let h = input;
+    // The skip paths are summed into the convolutions (their `addend`) instead of by separate
+    // adds, and the ReLU overwrites each sum, which nothing else reads: fewer big arrays.
     for (let i = 0; i < depth; i++) {
-      let z = this.encoder[i].forward(h);
       const skip = this.encoderSkips[i];
-      if (skip !== null) z = add(z, skip.conv.forward(skip.pool.forward(h)));
-      h = relu(z);
+      const skipped = skip === null ? null : skip.conv.forward(skip.pool.forward(h));
+      h = reluInPlace(this.encoder[i].forward(h, skipped));
     }
 
     for (let i = depth - 1; i >= 1; i--) {
-      let z = this.decoder[i].forward(h);
       const skip = this.decoderSkips[i];
-      if (skip !== null) {
-        z = add(z, upsampleNearest2d(skip.forward(h), this.sizes[i], this.sizes[i]));
-      }
-      h = relu(z);
+      const skipped = skip === null ? null
+        : upsampleNearest2d(skip.forward(h), this.sizes[i], this.sizes[i]);
+      h = reluInPlace(this.decoder[i].forward(h, skipped));
     }
     return this.decoder[0].forward(h);
   }

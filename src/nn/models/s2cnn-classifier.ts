@@ -27,7 +27,8 @@ export interface So3LayerConfig {
 
 /**
  * An S2CNN classifier: S2Convolution -> ReLU -> (SO3Convolution -> ReLU)* -> SO3Integrate (a
- * rotation-invariant [N, C] feature) -> head. The head is, for each hidden width h,
+ * rotation-invariant [N, C] feature) -> head. The ReLUs after spectral layers work in place
+ * (the layers' backward passes do not read their outputs). The head is, for each hidden width h,
  * BatchNorm -> Linear(., h) -> ReLU, then BatchNorm -> Linear(., classes).
  */
 export interface S2cnnClassifierConfig {
@@ -147,12 +148,12 @@ export class S2cnnClassifier extends Module {
     const features: Module[] = [];
     const s2 = config.s2;
     features.push(new S2Convolution(config.inChannels, s2.channels, config.bandwidth, s2.bandwidth,
-      s2NearIdentityGrid(s2.grid), random), new ReLU());
+      s2NearIdentityGrid(s2.grid), random), new ReLU(true));
     let channels = s2.channels;
     let bandwidth = s2.bandwidth;
     for (const layer of config.so3) {
       features.push(new SO3Convolution(channels, layer.channels, bandwidth, layer.bandwidth,
-        so3NearIdentityGrid(layer.grid), random), new ReLU());
+        so3NearIdentityGrid(layer.grid), random), new ReLU(true));
       channels = layer.channels;
       bandwidth = layer.bandwidth;
     }

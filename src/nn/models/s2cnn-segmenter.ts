@@ -17,7 +17,8 @@ import {
  * A segmentation S2CNN (the paper's `S2ConvNet_sem_seg`, paper.md 4.3): S2Convolution ->
  * (SO3Convolution)* -> SO3ToS2 back to the input bandwidth, all spectral, no normalisation and no
  * pooling (bandwidths change by truncation or zero padding). ReLU follows every layer but the last
- * unless `nonlinearity` is 'identity' (a purely linear, exactly equivariant network, for tests).
+ * unless `nonlinearity` is 'identity' (a purely linear, exactly equivariant network, for tests);
+ * it works in place, since the spectral layers' backward passes do not read their outputs.
  */
 export interface S2cnnSegmenterConfig {
   /** Bandwidth b of the input maps [N, inChannels, 2b, 2b] and of the output logits. */
@@ -116,13 +117,13 @@ export class S2cnnSegmenter extends Module {
     const s2 = config.s2;
     layers.push(new S2Convolution(config.inChannels, s2.channels, config.bandwidth, s2.bandwidth,
       s2NearIdentityGrid(s2.grid), random));
-    if (relu) layers.push(new ReLU());
+    if (relu) layers.push(new ReLU(true));
     let channels = s2.channels;
     let bandwidth = s2.bandwidth;
     for (const layer of config.so3) {
       layers.push(new SO3Convolution(channels, layer.channels, bandwidth, layer.bandwidth,
         so3NearIdentityGrid(layer.grid), random));
-      if (relu) layers.push(new ReLU());
+      if (relu) layers.push(new ReLU(true));
       channels = layer.channels;
       bandwidth = layer.bandwidth;
     }
