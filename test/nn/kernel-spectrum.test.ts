@@ -5,10 +5,14 @@ import { fromArray, noGrad } from '../../src/engine/tensor.js';
 import { so3CoefficientCount } from '../../src/harmonic/indexing.js';
 import { so3KernelTable, so3NearIdentityGrid } from '../../src/nn/layers/kernel-grids.js';
 import {
-  halfKernelSpectrum, halfKernelSpectrumWeightGradient, kernelSpectrum,
-  kernelSpectrumWeightGradient, SO3Convolution, swapMiddleAxesComplex, unfoldKernelMatrix,
-} from '../../src/nn/layers/so3-conv.js';
+  kernelSpectrum, kernelSpectrumWeightGradient,
+} from '../../src/nn/layers/kernel-spectrum.js';
+import { SO3Convolution } from '../../src/nn/layers/so3-conv.js';
+import { swapMiddleAxesComplex } from '../../src/nn/layers/spectral-products.js';
 import { Random } from '../../src/util/random.js';
+import {
+  halfKernelSpectrum, halfKernelSpectrumWeightGradient, unfoldKernelMatrix,
+} from './spectral-reference.js';
 
 /*
  * The half-spectrum kernel products of SO3Convolution (rows n >= 0 only, the rest by the

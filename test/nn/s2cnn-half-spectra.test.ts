@@ -12,19 +12,24 @@ import {
 } from '../../src/harmonic/so3-transform.js';
 import {
   PlanarComplex, s2HalfKernelTable, s2KernelTable, s2NearIdentityGrid, So3KernelGrid,
-  so3HalfKernelTable, so3HalfRowCount, so3IdentityGrid, so3KernelTable, so3NearIdentityGrid,
-  so3RingTable,
+  so3HalfRowCount, so3IdentityGrid, so3KernelTable, so3NearIdentityGrid, so3RingTable,
 } from '../../src/nn/layers/kernel-grids.js';
-import { S2Convolution } from '../../src/nn/layers/s2-conv.js';
 import {
-  addBiasToSpectrum, addRingGradientSums, addRingGradientSumsPair, biasGradientFromSpectrum,
-  deinterleaveOrders, gatherHalfRows, halfKernelSpectrum, interleaveOrders, kernelSpectrum,
-  kernelSpectrumWeightGradient, ringKernelMatrices, ringPhaseSums, ringWeightGradient,
-  scatterHalfRows, SO3Convolution, unfoldKernelMatrix,
-} from '../../src/nn/layers/so3-conv.js';
+  addRingGradientSums, addRingGradientSumsPair, kernelSpectrum, kernelSpectrumWeightGradient,
+  ringKernelMatrices, ringPhaseSums, ringWeightGradient,
+} from '../../src/nn/layers/kernel-spectrum.js';
+import { S2Convolution } from '../../src/nn/layers/s2-conv.js';
+import { SO3Convolution } from '../../src/nn/layers/so3-conv.js';
 import { SO3ToS2 } from '../../src/nn/layers/so3-to-s2.js';
+import {
+  addBiasToSpectrum, biasGradientFromSpectrum, deinterleaveOrders, gatherHalfRows,
+  interleaveOrders, scatterHalfRows,
+} from '../../src/nn/layers/spectral-products.js';
 import type { Module } from '../../src/nn/module.js';
 import { Random } from '../../src/util/random.js';
+import {
+  halfKernelSpectrum, so3HalfKernelTable, unfoldKernelMatrix,
+} from './spectral-reference.js';
 
 /*
  * The half-spectrum helpers of the spectral layers (orders n >= 0 only, n > 0 doubled) against

@@ -115,8 +115,12 @@ export interface PlanarComplex {
   im: Float32Array;
 }
 
-/** Wigner small-d at the distinct betas of a grid: table [so3 index][ring], ring of each point. */
-function wignerAtGridBetas(
+/**
+ * Wigner small-d at the distinct betas of a grid (its rings, in order of first appearance):
+ * `table` [so3CoefficientIndex(l, n, p)][ring] = d^l_np(beta_ring) for l < degrees, `rings` the
+ * number of distinct betas and `ringOf[i]` the ring of point i.
+ */
+export function wignerAtGridBetas(
   degrees: number, betas: readonly number[],
 ): { table: Float64Array; rings: number; ringOf: Int32Array } {
   const distinct: number[] = [];
@@ -193,33 +197,6 @@ export function so3HalfRowCount(degrees: number): number {
   let rows = 0;
   for (let l = 0; l < degrees; l++) rows += (l + 1) * (2 * l + 1);
   return rows;
-}
-
-/**
- * The rows n >= 0 of `so3KernelTable`: T[(l, n, p)][i] = conj(D^l_np(g_i)) for 0 <= n <= l, row
- * so3HalfRowCount(l) + n (2l+1) + p + l. The kernel spectrum of real weights has
- * y^l_{-n,-p} = (-1)^{n-p} conj(y^l_np), so these rows determine it.
- */
-export function so3HalfKernelTable(grid: So3KernelGrid, degrees: number): PlanarComplex {
-  const size = grid.length;
-  const { table, rings, ringOf } = wignerAtGridBetas(degrees, grid.map((point) => point[0]));
-  const re = new Float32Array(so3HalfRowCount(degrees) * size);
-  const im = new Float32Array(re.length);
-  let row = 0;
-  for (let l = 0; l < degrees; l++) {
-    for (let n = 0; n <= l; n++) {
-      for (let p = -l; p <= l; p++, row += size) {
-        const coefficient = so3CoefficientIndex(l, n, p);
-        for (let i = 0; i < size; i++) {
-          const d = table[coefficient * rings + ringOf[i]];
-          const phase = -n * grid[i][1] - p * grid[i][2];
-          re[row + i] = d * Math.cos(phase);
-          im[row + i] = d * Math.sin(phase);
-        }
-      }
-    }
-  }
-  return { re, im };
 }
 
 /**

@@ -5,11 +5,12 @@ import { s2Forward, s2ForwardAdjoint } from '../../harmonic/s2-transform.js';
 import { so3Inverse, so3InverseAdjoint } from '../../harmonic/so3-transform.js';
 import { Random } from '../../util/random.js';
 import { PlanarComplex, S2KernelGrid, s2HalfKernelTable } from './kernel-grids.js';
+import { kernelSpectrum, kernelSpectrumWeightGradient } from './kernel-spectrum.js';
+import { SpectralLayer, checkInputShape } from './so3-conv.js';
 import {
-  SpectralLayer, addBiasToSpectrum, biasGradientFromSpectrum, checkInputShape, complexGemm,
-  deinterleaveOrders, gatherHalfRows, interleaveOrders, kernelSpectrum,
-  kernelSpectrumWeightGradient, scatterHalfRows, transposeComplex,
-} from './so3-conv.js';
+  addBiasToSpectrum, biasGradientFromSpectrum, complexGemm, deinterleaveOrders, gatherHalfRows,
+  interleaveOrders, scatterHalfRows, transposeComplex,
+} from './spectral-products.js';
 
 /**
  * S2 -> SO(3) correlation (s2cnn `S2Convolution`, transforms.md 4.2).
@@ -50,7 +51,7 @@ export class S2Convolution extends SpectralLayer {
   /**
    * The kernel spectrum y^l_n[c, c'] for n >= 0 and the current weights, laid out per degree
    * (at l (l+1) / 2 C_in C_out) as a C_in x ((l+1) C_out) matrix with rows c and columns
-   * (n, c'), the columns n > 0 doubled (half spectra, see so3-conv.ts).
+   * (n, c'), the columns n > 0 doubled (half spectra, see spectral-products.ts).
    */
   private spectrumOfKernel(): PlanarComplex {
     const { inChannels: ci, outChannels: co, degrees: L } = this;

@@ -5,11 +5,12 @@ import { s2Inverse, s2InverseAdjoint } from '../../harmonic/s2-transform.js';
 import { so3Forward, so3ForwardAdjoint } from '../../harmonic/so3-transform.js';
 import { Random } from '../../util/random.js';
 import { PlanarComplex, So3KernelGrid, so3ToS2KernelTable } from './kernel-grids.js';
+import { kernelSpectrum, kernelSpectrumWeightGradient } from './kernel-spectrum.js';
+import { SpectralLayer, checkInputShape } from './so3-conv.js';
 import {
-  SpectralLayer, addBiasToSpectrum, biasGradientFromSpectrum, checkInputShape, complexGemm,
-  kernelSpectrum, kernelSpectrumWeightGradient, rowsOfSpectrum, swapMiddleAxesComplex,
-  transposeComplex,
-} from './so3-conv.js';
+  addBiasToSpectrum, biasGradientFromSpectrum, complexGemm, rowsOfSpectrum,
+  swapMiddleAxesComplex, transposeComplex,
+} from './spectral-products.js';
 
 /**
  * SO(3) -> S2 correlation, the layer the paper adds for dense output (paper.md 4.2, Fig. 3).
@@ -48,7 +49,6 @@ export class SO3ToS2 extends SpectralLayer {
     const { inChannels: ci, outChannels: co, degrees: L } = this;
     const { bandwidthIn: bIn, bandwidthOut: bOut } = this;
     const n = checkInputShape('SO3ToS2', input.shape, ci, [2 * bIn, 2 * bIn, 2 * bIn]);
-    const count = so3CoefficientCount(L);
 
     // Input spectrum [l][m][p][b][c] -> per degree a matrix with rows (m, b), columns (p, c):
     // for one signal per channel it already is one.
