@@ -817,6 +817,19 @@ static void fold_range(const void *context, int64_t begin, int64_t end) {
   }
 }
 
+/* Reads the four folded arrays of fold.ts, argv[0..3], for `rings` blocks of bandwidth b:
+ * alpha-even/gamma-even, even/odd, odd/even and odd/odd parts, of (b + 1 or b - 1 alpha rows)
+ * x (b + 1 or b - 1 gamma columns) values per ring; `names` name them in errors. */
+static int read_folded(napi_env env, napi_value *argv, int b, int64_t rings,
+                       const char *const names[4], float **even_even, float **even_odd,
+                       float **odd_even, float **odd_odd) {
+  double e = b + 1, o = b - 1;
+  return read_f32_min(env, argv[0], even_even, (b + 1) * e * rings, names[0]) &&
+         read_f32_min(env, argv[1], even_odd, (b + 1) * o * rings, names[1]) &&
+         read_f32_min(env, argv[2], odd_even, (b - 1) * e * rings, names[2]) &&
+         read_f32_min(env, argv[3], odd_odd, (b - 1) * o * rings, names[3]);
+}
+
 /* foldBlocks(src, srcOffset, rings, b, evenEven, evenOdd, oddEven, oddOdd): see fold.ts. */
 static napi_value fold_blocks(napi_env env, napi_callback_info info) {
   napi_value argv[8];
@@ -828,12 +841,11 @@ static napi_value fold_blocks(napi_env env, napi_callback_info info) {
   if (!read_index(env, argv[1], &offset, "srcOffset") ||
       !read_index(env, argv[2], &rings, "rings") || !read_count(env, argv[3], &f.b, "b", 1))
     return NULL;
-  double nb = 2.0 * f.b, e = f.b + 1, o = f.b - 1;
+  static const char *const names[4] = {"evenEven", "evenOdd", "oddEven", "oddOdd"};
+  double nb = 2.0 * f.b;
   if (!read_f32_min(env, argv[0], &src, offset + rings * nb * nb, "src") ||
-      !read_f32_min(env, argv[4], &f.even_even, (f.b + 1) * e * rings, "evenEven") ||
-      !read_f32_min(env, argv[5], &f.even_odd, (f.b + 1) * o * rings, "evenOdd") ||
-      !read_f32_min(env, argv[6], &f.odd_even, (f.b - 1) * e * rings, "oddEven") ||
-      !read_f32_min(env, argv[7], &f.odd_odd, (f.b - 1) * o * rings, "oddOdd"))
+      !read_folded(env, argv + 4, f.b, rings, names, &f.even_even, &f.even_odd, &f.odd_even,
+                   &f.odd_odd))
     return NULL;
   f.src = src + offset;
   f.rings = rings;
@@ -914,11 +926,9 @@ static napi_value unfold_blocks(napi_env env, napi_callback_info info) {
   if (!read_index(env, argv[4], &rings, "rings") || !read_count(env, argv[5], &u.b, "b", 1) ||
       !read_index(env, argv[7], &offset, "dstOffset"))
     return NULL;
-  double nb = 2.0 * u.b, e = u.b + 1, o = u.b - 1;
-  if (!read_f32_min(env, argv[0], &cos_even, (u.b + 1) * e * rings, "cosEven") ||
-      !read_f32_min(env, argv[1], &sin_even, (u.b + 1) * o * rings, "sinEven") ||
-      !read_f32_min(env, argv[2], &cos_odd, (u.b - 1) * e * rings, "cosOdd") ||
-      !read_f32_min(env, argv[3], &sin_odd, (u.b - 1) * o * rings, "sinOdd") ||
+  static const char *const names[4] = {"cosEven", "sinEven", "cosOdd", "sinOdd"};
+  double nb = 2.0 * u.b;
+  if (!read_folded(env, argv, u.b, rings, names, &cos_even, &sin_even, &cos_odd, &sin_odd) ||
       !read_f32_min(env, argv[6], &dst, offset + rings * nb * nb, "dst") ||
       !read_weights(env, argv[8], &u.ring, 2 * u.b))
     return NULL;

@@ -13,6 +13,7 @@ import {
   batchedGemm, dftMatrices, nativeLoops, product as matmul, ringWeights, signalsPerChunk,
   so3Blocks, so3PairCount, so3PairPosition, workspace,
 } from './tables.js';
+import type { WignerBlocks } from './tables.js';
 
 export type { Spectrum } from './indexing.js';
 
@@ -256,7 +257,6 @@ function so3Analysis<T extends FloatArray>(
 
   for (let s0 = 0; s0 < S; s0 += chunk) {
     const sc = Math.min(chunk, S - s0);
-    const width = 2 * sc;
     const stride = pairStride(nb, sc);
     const rings = sc * nb;
 
@@ -298,25 +298,10 @@ function so3Analysis<T extends FloatArray>(
       gatherPairs(cosRe, cosIm, sinRe, sinIm, ring, L, nb, sc, positions, pairs);
     }
 
-    // The products over beta, one per pair (one grouped call on native, else one batch per group
-    // l0 of its 4 l0 + 1 pairs):
+    // The products over beta, one per pair:
     // product[group l0][pair][l - l0][part][s] = sum_j d^l_mn(beta_j) pairs[pair][j][part][s];
     // then the coefficients of every group are written out at once.
-    const grouped = groupedBackend(x);
-    if (grouped !== null) {
-      const table = wignerTable('analysis', b, L, sc, blocks.groupStart);
-      grouped.gemmGrouped(table, so3PairCount(L), 1, blocks.table as Float32Array,
-        pairs as Float32Array, 0, product as Float32Array);
-    } else {
-      for (let l0 = 0; l0 < L; l0++) {
-        const degrees = L - l0;
-        const first = l0 * (2 * l0 - 1);
-        batchedGemm(4 * l0 + 1, false, false, degrees, width, nb, 1,
-          blocks.table, blocks.groupStart[l0], nb, (b - l0) * nb,
-          pairs, first * stride, width, stride,
-          0, product, groupBase(L, l0) * width, width, degrees * width);
-      }
-    }
+    wignerPairProducts('analysis', blocks, b, L, sc, pairs, product);
     if (loops !== null) {
       loops.scatterGroups(product as Float32Array, L, sc, s0, S, degreeWeights,
         out.re as Float32Array, out.im as Float32Array);
@@ -325,6 +310,51 @@ function so3Analysis<T extends FloatArray>(
     }
   }
   return out;
+}
+
+/**
+ * The products over beta of every pair (m, n), n >= 0, of degrees l < L with the Wigner-d blocks
+ * of bandwidth b, for sc signals, between `pairs` (pair at so3PairPosition stride
+ * pairStride(2b, sc), [j][part][s]) and `groups` (group l0 at groupBase(L, l0) 2sc,
+ * [pair][l - l0][part][s]):
+ *   analysis:  groups[l0][pair][l - l0][part][s] = sum_j d^l_mn(beta_j) pairs[pair][j][part][s],
+ *   synthesis: pairs[pair][j][part][s] = sum_l d^l_mn(beta_j) groups[l0][pair][l - l0][part][s]
+ * (the same blocks, transposed). One grouped call on native, else one batch per group l0 of its
+ * 4 l0 + 1 pairs; overwrites the target.
+ */
+function wignerPairProducts<T extends FloatArray>(
+  direction: 'analysis' | 'synthesis', blocks: WignerBlocks<T>, b: number, L: number, sc: number,
+  pairs: T, groups: T,
+): void {
+  const analysis = direction === 'analysis';
+  const grouped = groupedBackend(pairs);
+  if (grouped !== null) {
+    const table = wignerTable(direction, b, L, sc, blocks.groupStart);
+    const [from, to] = analysis ? [pairs, groups] : [groups, pairs];
+    grouped.gemmGrouped(table, so3PairCount(L), 1, blocks.table as Float32Array,
+      from as Float32Array, 0, to as Float32Array);
+    return;
+  }
+
+  const nb = 2 * b;
+  const width = 2 * sc;
+  const stride = pairStride(nb, sc);
+  for (let l0 = 0; l0 < L; l0++) {
+    const degrees = L - l0;
+    const pairsAt = l0 * (2 * l0 - 1) * stride;
+    const groupAt = groupBase(L, l0) * width;
+    if (analysis) {
+      batchedGemm(4 * l0 + 1, false, false, degrees, width, nb, 1,
+        blocks.table, blocks.groupStart[l0], nb, (b - l0) * nb,
+        pairs, pairsAt, width, stride,
+        0, groups, groupAt, width, degrees * width);
+    } else {
+      batchedGemm(4 * l0 + 1, true, false, nb, width, degrees, 1,
+        blocks.table, blocks.groupStart[l0], nb, (b - l0) * nb,
+        groups, groupAt, width, degrees * width,
+        0, pairs, pairsAt, width, stride);
+    }
+  }
 }
 
 /**
@@ -422,34 +452,19 @@ function so3Synthesis<T extends FloatArray>(
 
   for (let s0 = 0; s0 < S; s0 += chunk) {
     const sc = Math.min(chunk, S - s0);
-    const width = 2 * sc;
     const stride = pairStride(nb, sc);
     const rings = sc * nb;
 
     // For every group l0, fold in (-m, -n) for each pair (m, n), n >= 0, since
-    // Re(c_{-m,-n} D_{-m,-n}) = Re((-1)^{m-n} conj(c_{-m,-n}) D_mn); then the products per pair
-    // (grouped or batched, as in so3Analysis): pairs[pair][j][part][s] = sum_l d^l_mn c'^l_mn.
+    // Re(c_{-m,-n} D_{-m,-n}) = Re((-1)^{m-n} conj(c_{-m,-n}) D_mn); then the products per pair:
+    // pairs[pair][j][part][s] = sum_l d^l_mn c'^l_mn.
     if (loops !== null) {
       loops.foldGroups(folded as Float32Array, L, sc, s0, S, degreeWeights,
         spectrum.re as Float32Array, spectrum.im as Float32Array);
     } else {
       foldGroups(spectrum, L, sc, s0, S, degreeWeights, folded);
     }
-    const grouped = groupedBackend(like);
-    if (grouped !== null) {
-      const table = wignerTable('synthesis', b, L, sc, blocks.groupStart);
-      grouped.gemmGrouped(table, so3PairCount(L), 1, blocks.table as Float32Array,
-        folded as Float32Array, 0, pairs as Float32Array);
-    } else {
-      for (let l0 = 0; l0 < L; l0++) {
-        const degrees = L - l0;
-        const first = l0 * (2 * l0 - 1);
-        batchedGemm(4 * l0 + 1, true, false, nb, width, degrees, 1,
-          blocks.table, blocks.groupStart[l0], nb, (b - l0) * nb,
-          folded, groupBase(L, l0) * width, width, degrees * width,
-          0, pairs, first * stride, width, stride);
-      }
-    }
+    wignerPairProducts('synthesis', blocks, b, L, sc, pairs, folded);
 
     // sum_m h_m e^{i m alpha} = sum_{m>=0} (A_m cos(m alpha) + i B_m sin(m alpha)) with
     // A_m = h_m + h_{-m}, B_m = h_m - h_{-m} (A_0 = h_0, B_0 = 0), i.e. cos sums of

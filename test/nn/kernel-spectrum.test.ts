@@ -10,6 +10,7 @@ import {
 import { SO3Convolution } from '../../src/nn/layers/so3-conv.js';
 import { swapMiddleAxesComplex } from '../../src/nn/layers/spectral-products.js';
 import { Random } from '../../src/util/random.js';
+import { assertClose, uniforms } from './helpers.js';
 import {
   halfKernelSpectrum, halfKernelSpectrumWeightGradient, unfoldKernelMatrix,
 } from './spectral-reference.js';
@@ -19,21 +20,8 @@ import {
  * real-signal symmetry) against the full products, on odd channel counts and grids.
  */
 
-function randomArray(random: Random, length: number): Float32Array {
-  const x = new Float32Array(length);
-  for (let i = 0; i < length; i++) x[i] = random.uniformIn(-1, 1);
-  return x;
-}
-
 function assertNear(actual: Float32Array, expected: Float32Array, label: string): void {
-  assert.equal(actual.length, expected.length);
-  let worst = 0;
-  let scale = 1;
-  for (let i = 0; i < actual.length; i++) {
-    worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  assert.ok(worst < 2e-5 * scale, `${label}: largest difference ${worst}`);
+  assertClose(actual, expected, 2e-5, label, 1);
 }
 
 for (const [L, ci, co, nAlpha, nGamma] of [[3, 3, 5, 3, 5], [5, 2, 7, 5, 3], [1, 1, 1, 1, 1]]) {
@@ -43,7 +31,7 @@ for (const [L, ci, co, nAlpha, nGamma] of [[3, 3, 5, 3, 5], [5, 2, 7, 5, 3], [1,
     const table = so3KernelTable(grid, L);
     const pairs = ci * co;
     const count = so3CoefficientCount(L);
-    const weights = randomArray(random, pairs * grid.length);
+    const weights = uniforms(random, pairs * grid.length);
 
     // Forward: the per-degree matrices rows (p, c), columns (n, c').
     const full = { re: new Float32Array(count * pairs), im: new Float32Array(count * pairs) };
@@ -63,7 +51,7 @@ for (const [L, ci, co, nAlpha, nGamma] of [[3, 3, 5, 3, 5], [5, 2, 7, 5, 3], [1,
 
     // Gradient: random, then made symmetric, g_{-n,-p} = (-1)^{n-p} conj(g_np), rows [l][n][p].
     const symmetric = {
-      re: randomArray(random, count * pairs), im: randomArray(random, count * pairs),
+      re: uniforms(random, count * pairs), im: uniforms(random, count * pairs),
     };
     for (let l = 0; l < L; l++) {
       const dl = 2 * l + 1;
@@ -93,7 +81,7 @@ test('SO3Convolution inference reuses its kernel spectrum only while the weights
     const random = new Random(5);
     const layer = new SO3Convolution(3, 5, 3, 3, so3NearIdentityGrid({ nAlpha: 3, nGamma: 3 }),
       random);
-    const input = fromArray(randomArray(random, 2 * 3 * 6 ** 3), [2, 3, 6, 6, 6]);
+    const input = fromArray(uniforms(random, 2 * 3 * 6 ** 3), [2, 3, 6, 6, 6]);
     const first = noGrad(() => layer.forward(input)).data;
     assert.deepEqual(noGrad(() => layer.forward(input)).data, first, 'cached spectrum');
 

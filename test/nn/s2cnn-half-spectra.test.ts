@@ -27,6 +27,7 @@ import {
 } from '../../src/nn/layers/spectral-products.js';
 import type { Module } from '../../src/nn/module.js';
 import { Random } from '../../src/util/random.js';
+import { assertClose, normals } from './helpers.js';
 import {
   halfKernelSpectrum, so3HalfKernelTable, unfoldKernelMatrix,
 } from './spectral-reference.js';
@@ -39,31 +40,12 @@ import {
  * backends against the reference backend.
  */
 
-function normals(random: Random, size: number): Float32Array {
-  const values = new Float32Array(size);
-  for (let i = 0; i < size; i++) values[i] = random.normal();
-  return values;
-}
-
 function randomComplex(random: Random, size: number): PlanarComplex {
   return { re: normals(random, size), im: normals(random, size) };
 }
 
 function zeroComplex(size: number): PlanarComplex {
   return { re: new Float32Array(size), im: new Float32Array(size) };
-}
-
-function assertClose(
-  actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number, label: string,
-): void {
-  assert.equal(actual.length, expected.length, `${label}: length`);
-  let worst = 0;
-  let scale = 1e-30;
-  for (let i = 0; i < actual.length; i++) {
-    worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  assert.ok(worst <= tolerance * scale, `${label}: largest difference ${worst}, scale ${scale}`);
 }
 
 /** Random SO(3) spectrum of real signals: F^l_{-m,-n} = (-1)^{m-n} conj(F^l_mn). */

@@ -155,17 +155,35 @@ function unfoldWide(g: WideGeometry, block: number, src: Float32Array, srcOffset
 }
 
 /**
- * U of the image at src[srcOffset] as [array, offset] with rows `length` apart: the image itself
- * when the kernel is one column wide and rows are not blocked (then U[c, p] = x[c]_flat[p]),
- * else unfolded into scratch.
+ * U of one image and the sizes of `correlate`'s products with it: U is the image itself when the
+ * kernel is one column wide and rows are not blocked (then U[c, p] = x[c]_flat[p]), else unfolded
+ * into scratch.
  */
+interface Unfolded {
+  /** U, at uOffset, rows `length` apart. */
+  u: Float32Array;
+  uOffset: number;
+  /** Rows of U, C block kw, and their length (unfoldLength). */
+  rows: number;
+  length: number;
+  /** Output height Ho, width Wo, and Ho W, the columns of the products on the wide grid. */
+  outHeight: number;
+  outWidth: number;
+  wideColumns: number;
+}
+
+/** U of the image at src[srcOffset] (see Unfolded). */
 function unfolded(g: WideGeometry, block: number, src: Float32Array,
-  srcOffset: number): [Float32Array, number] {
-  if (g.kernelWidth === 1 && block === 1) return [src, srcOffset];
+  srcOffset: number): Unfolded {
+  const outHeight = g.height - g.kernelHeight + 1;
+  const outWidth = g.width - g.kernelWidth + 1;
+  const rows = g.channels * block * g.kernelWidth;
   const length = unfoldLength(g, block);
-  const u = scratch(SLOT_UNFOLD, g.channels * block * g.kernelWidth * length);
+  const sizes = { rows, length, outHeight, outWidth, wideColumns: outHeight * g.width };
+  if (g.kernelWidth === 1 && block === 1) return { u: src, uOffset: srcOffset, ...sizes };
+  const u = scratch(SLOT_UNFOLD, rows * length);
   unfoldWide(g, block, src, srcOffset, u, length);
-  return [u, 0];
+  return { u, uOffset: 0, ...sizes };
 }
 
 /**
@@ -177,12 +195,8 @@ export function correlate(g: WideGeometry, block: number, kernel: Float32Array,
   bias: Float32Array | null, src: Float32Array, srcOffset: number, dst: Float32Array,
   dstOffset: number): void {
   const { width, outChannels, kernelHeight: kh, kernelWidth: kw } = g;
-  const outHeight = g.height - kh + 1;
-  const outWidth = width - kw + 1;
-  const rows = g.channels * block * kw;
-  const length = unfoldLength(g, block);
-  const wideColumns = outHeight * width;
-  const [u, uOffset] = unfolded(g, block, src, srcOffset);
+  const { u, uOffset, rows, length, outHeight, outWidth, wideColumns } =
+    unfolded(g, block, src, srcOffset);
 
   // A one-column kernel has no garbage columns (Wo = W): the products go straight to dst.
   // Either way the products accumulate onto the bias.
@@ -205,12 +219,8 @@ export function correlate(g: WideGeometry, block: number, kernel: Float32Array,
 export function correlateWeightGrad(g: WideGeometry, block: number, src: Float32Array,
   srcOffset: number, grad: Float32Array, gradOffset: number, dWr: Float32Array): void {
   const { width, outChannels, kernelHeight: kh, kernelWidth: kw } = g;
-  const outHeight = g.height - kh + 1;
-  const outWidth = width - kw + 1;
-  const rows = g.channels * block * kw;
-  const length = unfoldLength(g, block);
-  const wideColumns = outHeight * width;
-  const [u, uOffset] = unfolded(g, block, src, srcOffset);
+  const { u, uOffset, rows, length, outHeight, outWidth, wideColumns } =
+    unfolded(g, block, src, srcOffset);
 
   // G on the wide grid, zero in the garbage columns so they add nothing (G itself when the
   // kernel is one column wide: no garbage columns).

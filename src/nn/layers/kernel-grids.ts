@@ -148,17 +148,27 @@ export function s2KernelTable(grid: S2KernelGrid, degrees: number): PlanarComple
   const im = new Float32Array(re.length);
   for (let l = 0; l < degrees; l++) {
     for (let n = -l; n <= l; n++) {
-      const row = (l * l + n + l) * size;
       const dRow = so3CoefficientIndex(l, n, 0) * rings;
-      for (let i = 0; i < size; i++) {
-        const d = table[dRow + ringOf[i]];
-        const phase = -n * grid[i][1];
-        re[row + i] = d * Math.cos(phase);
-        im[row + i] = d * Math.sin(phase);
-      }
+      writeS2KernelRow(grid, n, table, dRow, ringOf, re, im, (l * l + n + l) * size);
     }
   }
   return { re, im };
+}
+
+/**
+ * Row (l, n) of an S2 kernel table at `row` of re, im: e^{-i n alpha_i} d^l_{n0}(beta_i) for
+ * every grid point i, d^l_{n0} of ring r at wigner[dRow + r] (see wignerAtGridBetas).
+ */
+function writeS2KernelRow(
+  grid: S2KernelGrid, n: number, wigner: Float64Array, dRow: number, ringOf: Int32Array,
+  re: Float32Array, im: Float32Array, row: number,
+): void {
+  for (let i = 0; i < grid.length; i++) {
+    const d = wigner[dRow + ringOf[i]];
+    const phase = -n * grid[i][1];
+    re[row + i] = d * Math.cos(phase);
+    im[row + i] = d * Math.sin(phase);
+  }
 }
 
 /**
@@ -265,14 +275,8 @@ export function s2HalfKernelTable(grid: S2KernelGrid, degrees: number): PlanarCo
   const im = new Float32Array(re.length);
   for (let l = 0; l < degrees; l++) {
     for (let n = 0; n <= l; n++) {
-      const row = ((l * (l + 1)) / 2 + n) * size;
       const dRow = so3CoefficientIndex(l, n, 0) * rings;
-      for (let i = 0; i < size; i++) {
-        const d = table[dRow + ringOf[i]];
-        const phase = -n * grid[i][1];
-        re[row + i] = d * Math.cos(phase);
-        im[row + i] = d * Math.sin(phase);
-      }
+      writeS2KernelRow(grid, n, table, dRow, ringOf, re, im, ((l * (l + 1)) / 2 + n) * size);
     }
   }
   return { re, im };

@@ -8,7 +8,7 @@ import { PlanarComplex, S2KernelGrid, s2HalfKernelTable } from './kernel-grids.j
 import { kernelSpectrum, kernelSpectrumWeightGradient } from './kernel-spectrum.js';
 import { SpectralLayer, checkInputShape } from './so3-conv.js';
 import {
-  addBiasToSpectrum, biasGradientFromSpectrum, complexGemm, deinterleaveOrders, gatherHalfRows,
+  addBiasToSpectrum, biasGradientFromSpectrum, complexGemm, deinterleaveOrders, halfRowsOfDegree,
   interleaveOrders, scatterHalfRows, transposeComplex,
 } from './spectral-products.js';
 
@@ -128,19 +128,10 @@ export class S2Convolution extends SpectralLayer {
     for (let l = 0; l < L; l++) {
       const dl = 2 * l + 1;
       const h = l + 1;
-      const before = so3CoefficientCount(l);
       const kernel = ((l * h) / 2) * pairs;
 
       // The orders n >= 0 of grad z^l as rows (m, b), columns (n, c').
-      let g = gz;
-      let gOffset = (before + l) * co;
-      let gStride = dl * co;
-      if (n > 1) {
-        gatherHalfRows(gz, before * n * co, gRows, 0, l, n, co);
-        g = gRows;
-        gOffset = 0;
-        gStride = h * co;
-      }
+      const [g, gOffset, gStride] = halfRowsOfDegree(gz, gRows, l, n, co);
 
       if (gx !== null) {
         // Half spectrum of grad x^l = grad z^l (y^l)^T: rows (m, b), columns c, the S2 spectrum

@@ -20,7 +20,7 @@ import {
   ringWeightGradient,
 } from './kernel-spectrum.js';
 import {
-  addBiasToSpectrum, biasGradientFromSpectrum, complexGemm, gatherHalfRows, layerWorkspace,
+  addBiasToSpectrum, biasGradientFromSpectrum, complexGemm, halfRowsOfDegree, layerWorkspace,
   rowsOfSpectrum, scatterHalfRows, swapMiddleAxesComplex, transposeComplex,
 } from './spectral-products.js';
 
@@ -234,15 +234,7 @@ export class SO3Convolution extends SpectralLayer {
       const kernel = so3HalfRowCount(l) * pairs;
 
       // The orders n >= 0 of grad z^l as rows (m, b), columns (n, c').
-      let g = gz;
-      let gOffset = (before + l) * co;
-      let gStride = dl * co;
-      if (n > 1) {
-        gatherHalfRows(gz, before * n * co, gRows, 0, l, n, co);
-        g = gRows;
-        gOffset = 0;
-        gStride = h * co;
-      }
+      const [g, gOffset, gStride] = halfRowsOfDegree(gz, gRows, l, n, co);
 
       if (gx !== null) {
         // Half spectrum of grad x^l = grad z^l (y^l)^T: the doubled columns n > 0 of y stand

@@ -187,6 +187,21 @@ export function gatherHalfRows(
 }
 
 /**
+ * The orders n >= 0 of degree l of an SO(3) spectrum [l][m][n'][b][k] (S signals b, d columns k)
+ * as a matrix with rows (m, b) and columns (n, k), as [array, offset, leading dimension]: the
+ * spectrum itself for one signal (the block n' >= 0 of each row m is contiguous), else gathered
+ * into `rows` at 0 (at least (2l+1) S (l+1) d values).
+ */
+export function halfRowsOfDegree(
+  spectrum: PlanarComplex, rows: PlanarComplex, l: number, S: number, d: number,
+): [PlanarComplex, number, number] {
+  const before = so3CoefficientCount(l);
+  if (S <= 1) return [spectrum, (before + l) * d, (2 * l + 1) * d];
+  gatherHalfRows(spectrum, before * S * d, rows, 0, l, S, d);
+  return [rows, 0, (l + 1) * d];
+}
+
+/**
  * Adds the per-channel bias to a spectrum [coefficients][n][C] (coefficient 0 first): a
  * constant function c is the coefficient F^0 = c of degree 0 for both the SO(3) and the S2
  * synthesis (D^0_00 = d^0_00 = 1, weight 2l+1 = 1), so the bias costs C n additions instead of
