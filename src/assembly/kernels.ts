@@ -559,3 +559,206 @@ export function peakLoop(iterations: i32): f32 {
   return f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1)
     + f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3);
 }
+
+// Max pooling with argmax (ops/pool.ts's maxPool2d) on whole planes. Values are compared as
+// order-preserving integer keys: key = ((bits & 0x7fffffff) ^ sign) - sign orders float32 like
+// the floats and makes -0 and +0 equal, so a strict comparison keeps the first maximum and the
+// tie rule (first maximum in row-major window order, -0 ties +0) is the TypeScript one exactly.
+// Separable: the row pass takes each row's window maxima over the columns (strictly greater
+// replaces, so the leftmost wins), the column pass the maxima of those over the window rows (the
+// topmost wins); together that is the row-major first maximum of the window.
+
+/** Bytes of scratch one maxPoolPlanes call needs: row keys and row positions. */
+export function maxPoolWorkBytes(height: i32, outW: i32): usize {
+  return (<usize>height * <usize>outW) << 3;
+}
+
+@inline
+function sortKeys(bits: v128): v128 {
+  const sign = i32x4.shr_s(bits, 31);
+  return i32x4.sub(v128.xor(v128.and(bits, i32x4.splat(0x7fffffff)), sign), sign);
+}
+
+@inline
+function sortKey(bits: i32): i32 {
+  const sign = bits >> 31;
+  return ((bits & 0x7fffffff) ^ sign) - sign;
+}
+
+/**
+ * Max pooling of `count` planes x [count, height, width] with kernel x kernel windows every
+ * `stride` pixels: out [count, outH, outW] and argmax (i32, the index into the whole input
+ * x of the caller, plane p counted as firstPlane + p). work: maxPoolWorkBytes(height, outW).
+ */
+export function maxPoolPlanes(count: i32, height: i32, width: i32, kernel: i32, stride: i32,
+  outH: i32, outW: i32, x: usize, out: usize, argmax: usize, firstPlane: i32,
+  work: usize): void {
+  const inPlane = height * width;
+  const outPlane = outH * outW;
+  const rowKey = work;
+  const rowArg = work + ((<usize>height * <usize>outW) << 2);
+  const iota = i32x4(0, 1, 2, 3);
+  for (let p = 0; p < count; p++) {
+    const plane = x + ((<usize>p * <usize>inPlane) << 2);
+
+    // Row pass: rowKey[y, ox] = max over j < kernel of key(x[y, ox stride + j]).
+    for (let y = 0; y < height; y++) {
+      const line = y * width;
+      const dst = <usize>(y * outW) << 2;
+      let ox = 0;
+      if (stride == 1) {
+        for (; ox + 4 <= outW; ox += 4) {
+          const start = line + ox;
+          let at = plane + (<usize>start << 2);
+          let best = sortKeys(v128.load(at));
+          let where = i32x4.add(i32x4.splat(start), iota);
+          for (let j = 1; j < kernel; j++) {
+            at += 4;
+            const key = sortKeys(v128.load(at));
+            const larger = i32x4.gt_s(key, best);
+            best = v128.bitselect(key, best, larger);
+            where = v128.bitselect(i32x4.add(i32x4.splat(start + j), iota), where, larger);
+          }
+          v128.store(rowKey + dst + (<usize>ox << 2), best);
+          v128.store(rowArg + dst + (<usize>ox << 2), where);
+        }
+      }
+      for (; ox < outW; ox++) {
+        const start = line + ox * stride;
+        let best = sortKey(load<i32>(plane + (<usize>start << 2)));
+        let where = start;
+        for (let j = 1; j < kernel; j++) {
+          const key = sortKey(load<i32>(plane + (<usize>(start + j) << 2)));
+          const larger = key > best;
+          best = select<i32>(key, best, larger);
+          where = select<i32>(start + j, where, larger);
+        }
+        store<i32>(rowKey + dst + (<usize>ox << 2), best);
+        store<i32>(rowArg + dst + (<usize>ox << 2), where);
+      }
+    }
+
+    // Column pass over whole output rows, then the values gathered from the winners.
+    const base = (firstPlane + p) * inPlane;
+    const vbase = i32x4.splat(base);
+    const outAt = out + ((<usize>p * <usize>outPlane) << 2);
+    const argAt = argmax + ((<usize>p * <usize>outPlane) << 2);
+    for (let oy = 0; oy < outH; oy++) {
+      const first = <usize>(oy * stride * outW) << 2;
+      const pitch = <usize>outW << 2;
+      const o = <usize>(oy * outW) << 2;
+      let ox = 0;
+      for (; ox + 4 <= outW; ox += 4) {
+        let at = first + (<usize>ox << 2);
+        let best = v128.load(rowKey + at);
+        let where = v128.load(rowArg + at);
+        for (let i = 1; i < kernel; i++) {
+          at += pitch;
+          const key = v128.load(rowKey + at);
+          const larger = i32x4.gt_s(key, best);
+          best = v128.bitselect(key, best, larger);
+          where = v128.bitselect(v128.load(rowArg + at), where, larger);
+        }
+        const dst = o + (<usize>ox << 2);
+        v128.store(argAt + dst, i32x4.add(where, vbase));
+        store<f32>(outAt + dst, load<f32>(plane + (<usize>i32x4.extract_lane(where, 0) << 2)));
+        store<f32>(outAt + dst, load<f32>(plane + (<usize>i32x4.extract_lane(where, 1) << 2)), 4);
+        store<f32>(outAt + dst, load<f32>(plane + (<usize>i32x4.extract_lane(where, 2) << 2)), 8);
+        store<f32>(outAt + dst,
+          load<f32>(plane + (<usize>i32x4.extract_lane(where, 3) << 2)), 12);
+      }
+      for (; ox < outW; ox++) {
+        let at = first + (<usize>ox << 2);
+        let best = load<i32>(rowKey + at);
+        let where = load<i32>(rowArg + at);
+        for (let i = 1; i < kernel; i++) {
+          at += pitch;
+          const key = load<i32>(rowKey + at);
+          const larger = key > best;
+          best = select<i32>(key, best, larger);
+          where = select<i32>(load<i32>(rowArg + at), where, larger);
+        }
+        const dst = o + (<usize>ox << 2);
+        store<i32>(argAt + dst, where + base);
+        store<f32>(outAt + dst, load<f32>(plane + (<usize>where << 2)));
+      }
+    }
+  }
+}
+
+/**
+ * Max pooling backward for outputs [o0, o0 + count): gx[argmax[o]] += g[o], with gx the
+ * whole input gradient (argmax indexes it) and g, argmax starting at output o0.
+ */
+export function maxPoolScatter(count: i32, g: usize, argmax: usize, gx: usize): void {
+  for (let o = 0; o < count; o++) {
+    const at = gx + (<usize>load<i32>(argmax + (<usize>o << 2)) << 2);
+    store<f32>(at, load<f32>(at) + load<f32>(g + (<usize>o << 2)));
+  }
+}
+
+/**
+ * y[n, c, :] += bias[c] for `count` images y [count, channels, plane]: the per-channel bias of a
+ * convolution, added while its output is still in this memory (saves the caller a pass).
+ */
+export function addBiasPlanes(count: i32, channels: i32, plane: i32, y: usize,
+  bias: usize): void {
+  for (let n = 0; n < count; n++) {
+    for (let c = 0; c < channels; c++) {
+      const b = load<f32>(bias + (<usize>c << 2));
+      const vb = f32x4.splat(b);
+      const row = y + ((<usize>(n * channels + c) * <usize>plane) << 2);
+      let i = 0;
+      for (; i + 4 <= plane; i += 4) {
+        const at = row + (<usize>i << 2);
+        v128.store(at, f32x4.add(v128.load(at), vb));
+      }
+      for (; i < plane; i++) {
+        const at = row + (<usize>i << 2);
+        store<f32>(at, load<f32>(at) + b);
+      }
+    }
+  }
+}
+
+/**
+ * Backward of nearest-neighbour upsampling (ops/pool.ts's upsampleNearest2d) for `count`
+ * planes: gx [count, height, width] (overwritten) receives every g [count, outH, outW] value at
+ * its source pixel (rows[oy], cols[ox]), rows and cols being i32 tables, rows nondecreasing.
+ * Same order of float32 sums as the TypeScript loop, so the results are identical: each run of
+ * output rows with one source row is summed first (in `row`, outW floats), then spread over
+ * the columns in increasing ox.
+ */
+export function upsampleNearestBackward(count: i32, height: i32, width: i32, outH: i32,
+  outW: i32, rows: usize, cols: usize, g: usize, gx: usize, row: usize): void {
+  const inPlane = <usize>(height * width) << 2;
+  const outPlane = <usize>(outH * outW) << 2;
+  const pitch = <usize>outW << 2;
+  for (let p = 0; p < count; p++) {
+    const gp = g + <usize>p * outPlane;
+    const gxp = gx + <usize>p * inPlane;
+    memory.fill(gxp, 0, inPlane);
+    let oy = 0;
+    while (oy < outH) {
+      const sy = load<i32>(rows + (<usize>oy << 2));
+      memory.copy(row, gp + <usize>oy * pitch, pitch);
+      for (oy++; oy < outH && load<i32>(rows + (<usize>oy << 2)) == sy; oy++) {
+        const from = gp + <usize>oy * pitch;
+        let ox = 0;
+        for (; ox + 4 <= outW; ox += 4) {
+          const at = <usize>ox << 2;
+          v128.store(row + at, f32x4.add(v128.load(row + at), v128.load(from + at)));
+        }
+        for (; ox < outW; ox++) {
+          const at = <usize>ox << 2;
+          store<f32>(row + at, load<f32>(row + at) + load<f32>(from + at));
+        }
+      }
+      const dst = gxp + (<usize>(sy * width) << 2);
+      for (let ox = 0; ox < outW; ox++) {
+        const at = dst + (<usize>load<i32>(cols + (<usize>ox << 2)) << 2);
+        store<f32>(at, load<f32>(at) + load<f32>(row + (<usize>ox << 2)));
+      }
+    }
+  }
+}

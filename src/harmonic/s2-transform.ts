@@ -26,6 +26,17 @@ export type { Spectrum } from './indexing.js';
  * cos/sin matrices, fold.ts; orders m >= 0 only, since the grid side is real) followed, per
  * order m, by a product over beta with the table block d^l_{m0}(beta_j). The orders m < 0
  * follow from f^l_{-m} = (-1)^m conj(f^l_m).
+ *
+ * The beta products use the reflection symmetry of the grid, beta_{2b-1-j} = pi - beta_j, with
+ * d^l_{m0}(pi - beta) = (-1)^{l+m} d^l_{m0}(beta) and symmetric ring weights: for the ring sums
+ * F_m(j) of order m,
+ *
+ *   sum_{j<2b} d^l_{m0}(beta_j) F_m(j) = sum_{j<b} d^l_{m0}(beta_j) (F_m(j) + (-1)^{l+m} F_m(j')),
+ *
+ * j' = 2b-1-j, so degrees with l + m even take the even ring sums E_m(j) = F_m(j) + F_m(j') and
+ * those with l + m odd the odd sums O_m(j) = F_m(j) - F_m(j'), each against the half table
+ * (j < b): half the multiply-adds. The synthesis is the transpose: E_m(j) from the degrees with
+ * l + m even, O_m(j) from the others, then ring j = E + O and ring j' = E - O.
  */
 
 /**
@@ -111,24 +122,43 @@ function s2Analysis<T extends FloatArray>(
     product(sc * nb, L, b + 1, 1, even, 0, b + 1, dft.cosAngleFreq, 0, L, re, 0, L);
     product(sc * nb, L, b - 1, -1, odd, 0, b - 1, dft.sinAngleFreq, 0, L, im, 0, L);
 
-    // Regroup by order with the ring weights: rings[m][j][part][s].
+    // Regroup by order with the ring weights, pairing ring j < b with its mirror j' = 2b-1-j:
+    // rings[m][0][j][part][s] = w_j F_m(j) + w_j' F_m(j') (even sums E) and
+    // rings[m][1][j][part][s] = w_j F_m(j) - w_j' F_m(j') (odd sums O).
     for (let s = 0; s < sc; s++) {
-      for (let j = 0; j < nb; j++) {
+      for (let j = 0; j < b; j++) {
+        const mirror = nb - 1 - j;
         const w = ring === null ? 1 : ring[j];
+        const wMirror = ring === null ? 1 : ring[mirror];
         const source = (s * nb + j) * L;
+        const sourceMirror = (s * nb + mirror) * L;
         for (let m = 0; m < L; m++) {
           const target = (m * nb + j) * width + s;
-          rings[target] = w * re[source + m];
-          rings[target + sc] = w * im[source + m];
+          const reNear = w * re[source + m];
+          const reFar = wMirror * re[sourceMirror + m];
+          const imNear = w * im[source + m];
+          const imFar = wMirror * im[sourceMirror + m];
+          rings[target] = reNear + reFar;
+          rings[target + sc] = imNear + imFar;
+          rings[target + b * width] = reNear - reFar;
+          rings[target + b * width + sc] = imNear - imFar;
         }
       }
     }
 
-    // Per order: orders[l - m][part][s] = sum_j d^l_{m0}(beta_j) rings[m][j][part][s].
+    // Per order: orders[l - m][part][s] = sum_{j<b} d^l_{m0}(beta_j) E_m(j) (l + m even) or
+    // O_m(j) (l + m odd). Rows l - m = 0, 2, .. of the half-table block (b values each) are
+    // b apart, hence leading dimension 2b; their results go to every other row of `orders`.
     for (let m = 0; m < L; m++) {
       const degrees = L - m;
-      gemm(false, false, degrees, width, nb, 1, blocks.table, blocks.blockStart[m], nb,
-        rings, m * nb * width, width, 0, orders, 0, width);
+      const evenDegrees = Math.ceil(degrees / 2);
+      const oddDegrees = degrees - evenDegrees;
+      const start = blocks.blockStart[m];
+      const sums = m * nb * width;
+      gemm(false, false, evenDegrees, width, b, 1, blocks.table, start, nb,
+        rings, sums, width, 0, orders, 0, 2 * width);
+      gemm(false, false, oddDegrees, width, b, 1, blocks.table, start + b, nb,
+        rings, sums + b * width, width, 0, orders, width, 2 * width);
       scatterOrder(orders, m, degrees, sc, s0, S, degreeWeights, out);
     }
   }
@@ -188,22 +218,42 @@ function s2Synthesis<T extends FloatArray>(
     const width = 2 * sc;
 
     // Per order m >= 0: fold in order -m, since Re(c_{-m} d_{-m0} e^{-i m a}) =
-    // Re((-1)^m conj(c_{-m}) d_{m0} e^{i m a}); then rings[m][j] = sum_l d^l_{m0}(beta_j) c'^l_m.
+    // Re((-1)^m conj(c_{-m}) d_{m0} e^{i m a}); then, on the half grid j < b,
+    // rings[m][0][j] = E_m(j) = sum_{l+m even} d^l_{m0}(beta_j) c'^l_m and
+    // rings[m][1][j] = O_m(j) = sum_{l+m odd} d^l_{m0}(beta_j) c'^l_m (transpose of the analysis).
     for (let m = 0; m < L; m++) {
       const degrees = L - m;
+      const evenDegrees = Math.ceil(degrees / 2);
+      const oddDegrees = degrees - evenDegrees;
+      const start = blocks.blockStart[m];
+      const sums = m * nb * width;
       foldOrder(spectrum, m, degrees, sc, s0, S, degreeWeights, folded);
-      gemm(true, false, nb, width, degrees, 1, blocks.table, blocks.blockStart[m], nb,
-        folded, 0, width, 0, rings, m * nb * width, width);
+      gemm(true, false, b, width, evenDegrees, 1, blocks.table, start, nb,
+        folded, 0, 2 * width, 0, rings, sums, width);
+      if (oddDegrees > 0) {
+        gemm(true, false, b, width, oddDegrees, 1, blocks.table, start + b, nb,
+          folded, width, 2 * width, 0, rings, sums + b * width, width);
+      } else {
+        rings.fill(0, sums + b * width, sums + nb * width);
+      }
     }
 
-    // Regroup: re/im[(s, j)][m].
+    // Regroup, unpairing the rings (d^l_{m0}(beta_j') = (-1)^{l+m} d^l_{m0}(beta_j)):
+    // ring j = E + O, ring j' = 2b-1-j = E - O; re/im[(s, j)][m].
     for (let s = 0; s < sc; s++) {
-      for (let j = 0; j < nb; j++) {
+      for (let j = 0; j < b; j++) {
         const target = (s * nb + j) * L;
+        const targetMirror = (s * nb + nb - 1 - j) * L;
         for (let m = 0; m < L; m++) {
           const source = (m * nb + j) * width + s;
-          re[target + m] = rings[source];
-          im[target + m] = rings[source + sc];
+          const reEven = rings[source];
+          const imEven = rings[source + sc];
+          const reOdd = rings[source + b * width];
+          const imOdd = rings[source + b * width + sc];
+          re[target + m] = reEven + reOdd;
+          im[target + m] = imEven + imOdd;
+          re[targetMirror + m] = reEven - reOdd;
+          im[targetMirror + m] = imEven - imOdd;
         }
       }
     }

@@ -321,6 +321,12 @@ function so3Analysis<T extends FloatArray>(
  *   synthesis: pairs[pair][j][part][s] = sum_l d^l_mn(beta_j) groups[l0][pair][l - l0][part][s]
  * (the same blocks, transposed). One grouped call on native, else one batch per group l0 of its
  * 4 l0 + 1 pairs; overwrites the target.
+ *
+ * Unlike the S2 transforms, these products do not use the reflection beta_{2b-1-j} = pi - beta_j
+ * of the grid: d^l_mn(pi - beta) = (-1)^{l+m} d^l_{m,-n}(beta) maps the pair (m, n) to (m, -n),
+ * which the half plane n >= 0 holds only as (-m, n) (d^l_{m,-n} = (-1)^{m+n} d^l_{-m,n}), so the
+ * pair's sum over 2b rings becomes two sums over b rings against two different table rows: it
+ * would halve the table, not the multiply-adds.
  */
 function wignerPairProducts<T extends FloatArray>(
   direction: 'analysis' | 'synthesis', blocks: WignerBlocks<T>, b: number, L: number, sc: number,

@@ -12,10 +12,14 @@ import { betaTrig, clearSoftWignerTables, recurseWignerPair } from './wigner.js'
  * Wigner blocks: for the SOFT grid of bandwidth b (2b betas) and each order pair the transform
  * needs, one row-major block [l][j] of d^l_mn(beta_j) for l = l0 .. b-1, l0 = max(|m|, |n|). A
  * transform with output degrees l < L <= b uses the first L - l0 rows of a block (leading
- * dimension 2b). No weights are folded in: quadrature weights q_j and the factors (2l+1) are
- * applied to the data, so one table serves the forward transform, the inverse and both adjoints.
+ * dimension 2b, or b for the S2 table). No weights are folded in: quadrature weights q_j and
+ * the factors (2l+1) are applied to the data, so one table serves the forward transform, the
+ * inverse and both adjoints.
  *
- * - S2 table: n = 0 and m = 0 .. b-1, block of order m at blockStart[m].
+ * - S2 table: n = 0 and m = 0 .. b-1, block of order m at blockStart[m], holding only the first
+ *   half of the rings, j < b (leading dimension b, not 2b): the grid is symmetric,
+ *   beta_{2b-1-j} = pi - beta_j, and d^l_{m0}(pi - beta) = (-1)^{l+m} d^l_{m0}(beta), so the
+ *   transforms pair ring j with ring 2b-1-j (s2-transform.ts) and never read the other half.
  * - SO(3) table: the half plane n >= 0 (which a real signal determines; transforms.md 2.2), pairs
  *   in the order of so3PairPosition, i.e. grouped by l0. The 4 l0 + 1 blocks of group l0 have
  *   the same size (b - l0) 2b and follow each other, starting at groupStart[l0], so one strided
@@ -47,7 +51,7 @@ export function so3PairCount(L: number): number {
 }
 
 function buildS2Blocks(b: number): WignerBlocks<Float64Array> {
-  const count = 2 * b;
+  const count = b;
   const blockStart = new Int32Array(b);
   let size = 0;
   for (let m = 0; m < b; m++) {
@@ -55,7 +59,7 @@ function buildS2Blocks(b: number): WignerBlocks<Float64Array> {
     size += (b - m) * count;
   }
   const table = new Float64Array(size);
-  const trig = betaTrig(gridBetas(b));
+  const trig = betaTrig(gridBetas(b).subarray(0, b));
   for (let m = 0; m < b; m++) {
     const start = blockStart[m];
     recurseWignerPair(m, 0, b, trig, table, (l) => start + (l - m) * count);
@@ -109,7 +113,10 @@ function cachedBlocks<T extends FloatArray>(
   }, size) as WignerBlocks<T>;
 }
 
-/** The S2 Wigner blocks d^l_{m0}(beta_j), m >= 0, of bandwidth b in the precision of `like`. */
+/**
+ * The S2 Wigner blocks d^l_{m0}(beta_j), m >= 0, j < b (the half grid), of bandwidth b in the
+ * precision of `like`: block m is [l - m][j], rows of b values.
+ */
 export function s2Blocks<T extends FloatArray>(b: number, like: T): WignerBlocks<T> {
   return cachedBlocks('s2', b, like);
 }

@@ -25,6 +25,19 @@ export const CONV_FORWARD = 4;
 export const CONV_BACKWARD = 5;
 export const CONV_TRANSPOSE_FORWARD = 6;
 export const CONV_TRANSPOSE_BACKWARD = 7;
+/**
+ * Max pooling of COUNT planes (src/assembly maxPoolPlanes): geometry in HEIGHT, WIDTH, KERNEL_H,
+ * STRIDE, OUT_H, OUT_W; x at X, out at Y, argmax at DX, scratch at COLS, first plane's index
+ * FIRST_PLANE.
+ */
+export const MAX_POOL = 8;
+/** gx[argmax[o]] += g[o] for COUNT outputs (maxPoolScatter): g at Y, argmax at DX, gx at X. */
+export const MAX_POOL_SCATTER = 9;
+/**
+ * Nearest-upsampling backward of COUNT planes (upsampleNearestBackward): HEIGHT, WIDTH, OUT_H,
+ * OUT_W; row and column tables at A and B, g at Y, gx at X, a scratch row at COLS.
+ */
+export const UPSAMPLE_BACKWARD = 10;
 
 /** Fields of a job slot, in float64 (addresses and sizes fit exactly below 2^53). */
 export const KIND = 0;
@@ -46,6 +59,8 @@ export const COUNT = 15;
 export const STRIDE_A = 16;
 export const STRIDE_B = 17;
 export const STRIDE_C = 18;
+/** Max pooling: index of the slot's first plane in the whole input. */
+export const FIRST_PLANE = 19;
 /** Convolution fields: patch geometry (ops/im2col.ts), operands, scratch columns. */
 export const CHANNELS = 20;
 export const HEIGHT = 21;
@@ -70,7 +85,9 @@ export const CHUNK = 36;
 export const X_BYTES = 37;
 export const Y_BYTES = 38;
 export const DW_BYTES = 39;
-export const SLOT_FIELDS = 40;
+/** Forward convolutions: address of the bias added to each output channel, 0 for none. */
+export const BIAS = 40;
+export const SLOT_FIELDS = 41;
 
 /** The exports of dist/kernels.wasm (see src/assembly/kernels.ts). */
 export interface KernelExports {
@@ -97,6 +114,14 @@ export interface KernelExports {
     kh: number, kw: number, stride: number, padding: number, outH: number, outW: number,
     x: number, w: number, inChannels: number, dy: number, dx: number, dw: number, cols: number,
     work: number): void;
+  maxPoolWorkBytes(height: number, outW: number): number;
+  maxPoolPlanes(count: number, height: number, width: number, kernel: number, stride: number,
+    outH: number, outW: number, x: number, out: number, argmax: number, firstPlane: number,
+    work: number): void;
+  maxPoolScatter(count: number, g: number, argmax: number, gx: number): void;
+  addBiasPlanes(count: number, channels: number, plane: number, y: number, bias: number): void;
+  upsampleNearestBackward(count: number, height: number, width: number, outH: number,
+    outW: number, rows: number, cols: number, g: number, gx: number, row: number): void;
 }
 
 /** Runs the job in `slot` of `params` on `kernels`. */
@@ -116,6 +141,16 @@ export function runSlot(kernels: KernelExports, params: Float64Array, slot: numb
     kernels.peakLoop(params[s + M]);
   } else if (kind >= CONV_FORWARD && kind <= CONV_TRANSPOSE_BACKWARD) {
     runConvolutionChunks(kernels, params, s, kind);
+  } else if (kind === MAX_POOL) {
+    kernels.maxPoolPlanes(params[s + COUNT], params[s + HEIGHT], params[s + WIDTH],
+      params[s + KERNEL_H], params[s + STRIDE], params[s + OUT_H], params[s + OUT_W],
+      params[s + X], params[s + Y], params[s + DX], params[s + FIRST_PLANE], params[s + COLS]);
+  } else if (kind === MAX_POOL_SCATTER) {
+    kernels.maxPoolScatter(params[s + COUNT], params[s + Y], params[s + DX], params[s + X]);
+  } else if (kind === UPSAMPLE_BACKWARD) {
+    kernels.upsampleNearestBackward(params[s + COUNT], params[s + HEIGHT], params[s + WIDTH],
+      params[s + OUT_H], params[s + OUT_W], params[s + A], params[s + B], params[s + Y],
+      params[s + X], params[s + COLS]);
   }
 }
 
@@ -136,12 +171,21 @@ function runConvolutionChunks(kernels: KernelExports, params: Float64Array, s: n
       params[s + KERNEL_H], params[s + KERNEL_W], params[s + STRIDE], params[s + PADDING],
       params[s + OUT_H], params[s + OUT_W], x, params[s + WEIGHT],
       params[s + OTHER_CHANNELS]] as const;
+    const bias = params[s + BIAS];
     if (kind === CONV_FORWARD) {
       kernels.convForward(...g, y, params[s + COLS], params[s + WORK]);
+      if (bias !== 0) {
+        kernels.addBiasPlanes(images, params[s + OTHER_CHANNELS],
+          params[s + OUT_H] * params[s + OUT_W], y, bias);
+      }
     } else if (kind === CONV_BACKWARD) {
       kernels.convBackward(...g, y, dxt, dwt, params[s + COLS], params[s + WORK]);
     } else if (kind === CONV_TRANSPOSE_FORWARD) {
       kernels.convTransposeForward(...g, y, params[s + COLS], params[s + WORK]);
+      if (bias !== 0) {
+        kernels.addBiasPlanes(images, params[s + CHANNELS],
+          params[s + HEIGHT] * params[s + WIDTH], y, bias);
+      }
     } else {
       kernels.convTransposeBackward(...g, y, dxt, dwt, params[s + COLS], params[s + WORK]);
     }

