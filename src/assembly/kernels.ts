@@ -562,8 +562,9 @@ export function peakLoop(iterations: i32): f32 {
 
 // Max pooling with argmax (ops/pool.ts's maxPool2d) on whole planes. Values are compared as
 // order-preserving integer keys: key = ((bits & 0x7fffffff) ^ sign) - sign orders float32 like
-// the floats and makes -0 and +0 equal, so a strict comparison keeps the first maximum and the
-// tie rule (first maximum in row-major window order, -0 ties +0) is the TypeScript one exactly.
+// the floats (NaNs above all) and makes -0 and +0 equal, so a strict comparison keeps the first
+// maximum and the tie rule (first maximum in row-major window order, -0 ties +0) is the
+// TypeScript one exactly.
 // Separable: the row pass takes each row's window maxima over the columns (strictly greater
 // replaces, so the leftmost wins), the column pass the maxima of those over the window rows (the
 // topmost wins); together that is the row-major first maximum of the window.
@@ -573,16 +574,22 @@ export function maxPoolWorkBytes(height: i32, outW: i32): usize {
   return (<usize>height * <usize>outW) << 3;
 }
 
+// Every NaN, whatever its sign bit, gets a key above +Infinity's (its sign is ignored), so a NaN
+// in a window wins and reaches the loss, as in ops/pool.ts.
 @inline
 function sortKeys(bits: v128): v128 {
-  const sign = i32x4.shr_s(bits, 31);
-  return i32x4.sub(v128.xor(v128.and(bits, i32x4.splat(0x7fffffff)), sign), sign);
+  const magnitude = v128.and(bits, i32x4.splat(0x7fffffff));
+  const nan = i32x4.gt_s(magnitude, i32x4.splat(0x7f800000));
+  const sign = v128.andnot(i32x4.shr_s(bits, 31), nan);
+  return i32x4.sub(v128.xor(magnitude, sign), sign);
 }
 
 @inline
 function sortKey(bits: i32): i32 {
-  const sign = bits >> 31;
-  return ((bits & 0x7fffffff) ^ sign) - sign;
+  const magnitude = bits & 0x7fffffff;
+  const nan = (0x7f800000 - magnitude) >> 31;
+  const sign = (bits >> 31) & ~nan;
+  return (magnitude ^ sign) - sign;
 }
 
 /**

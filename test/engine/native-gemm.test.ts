@@ -156,6 +156,24 @@ test('native gemm: beta = 0 overwrites NaN, k = 0 and alpha = 0 only scale C',
     assert.deepEqual(Array.from(c), [0, 0, 0, 0]);
   }));
 
+test('gemm through the native backend takes empty sums with zero leading dimensions',
+  withNative((backend) => {
+    // An [m, 0] by [0, n] product (zero input channels): lda = 0, which BLAS rejects, so the
+    // dispatcher leaves C = beta C itself.
+    const c = new Float32Array([1, 2, 3, 4, 5, 6]);
+    const previous = activeBackend();
+    useBackend(backend);
+    try {
+      gemm(false, false, 2, 3, 0, 1, new Float32Array(0), 0, 0, new Float32Array(0), 0, 3, 0.5,
+        c, 0, 3);
+    } finally {
+      useBackend(previous);
+    }
+    assert.deepEqual(Array.from(c), [0.5, 1, 1.5, 2, 2.5, 3]);
+    assert.throws(() => backend.gemm(false, false, 2, 3, 0, 1, new Float32Array(0), 0, 0,
+      new Float32Array(0), 0, 3, 0.5, c, 0, 3), /leading dimension/);
+  }));
+
 test('native gemm rejects operands outside their arrays and wrong types',
   withNative((backend) => {
     const a = new Float32Array(12);

@@ -139,3 +139,23 @@ test('wasm upsampleNearest2d backward matches the TypeScript loop exactly', () =
   }
   wasm.setThreads(2);
 });
+
+test('maxPool2d passes NaNs of either sign bit on, on both backends', () => {
+  // 0xffc00000 is the NaN that Inf - Inf gives in hardware; 0x7fc00000 is JavaScript's 0 / 0.
+  const values = Float32Array.of(0, 5, 1, 2, 3, 0, -7, 4, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+    17, 18, 19, 20, 21, 22, 23);
+  const bits = new Int32Array(values.buffer);
+  bits[0] = 0xffc00000 | 0;
+  bits[2] = 0x7fc00000;
+  for (const backend of [referenceBackend, wasm] as const) {
+    for (const [kernel, stride] of [[2, 2], [3, 1], [5, 1]]) {
+      const got = pool(backend, values, [1, 1, 5, 5], kernel, stride, (n) => new Float32Array(n)
+        .fill(1));
+      const expected = kernel === 2 ? [NaN, NaN, 15, 17] : undefined;
+      if (expected !== undefined) assert.deepEqual([...got.out], expected);
+      assert.ok(Number.isNaN(got.out[0]), `${backend.name} k${kernel}: window 0 holds a NaN`);
+      // The first NaN of the first window takes that window's gradient.
+      assert.ok(got.grad[0] >= 1, `${backend.name} k${kernel}: gradient to the first NaN`);
+    }
+  }
+});

@@ -17,7 +17,7 @@ export function useBackend(backend: KernelBackend): void {
 
 /**
  * C = alpha op(A) op(B) + beta C on any float arrays: Float64Array operands run on the reference
- * loops, Float32Array operands on the active backend.
+ * loops, Float32Array operands on the active backend (empty sums, k = 0, on the reference loops).
  */
 export function gemm<T extends FloatArray>(
   transA: boolean, transB: boolean, m: number, n: number, k: number, alpha: number,
@@ -26,7 +26,10 @@ export function gemm<T extends FloatArray>(
   beta: number, c: T, cOffset: number, ldc: number,
 ): void {
   if (m === 0 || n === 0) return;
-  if (a instanceof Float32Array && b instanceof Float32Array && c instanceof Float32Array) {
+  // k = 0 (an empty sum, e.g. zero input channels) leaves C = beta C: the reference loops do that
+  // in O(m n), and BLAS would reject the zero leading dimensions of the empty operands.
+  if (k > 0 && a instanceof Float32Array && b instanceof Float32Array
+    && c instanceof Float32Array) {
     active.gemm(transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta,
       c, cOffset, ldc);
   } else {

@@ -436,6 +436,8 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, stride = 
   const out = new Float32Array(batch * outChannels * plane);
   const fast = convolutionBackend();
   // Backends with their own convolution kernels (wasm) keep them: measured faster there.
+  // Missing: a wasm version of the wide-grid path (its shifts and compactions run in
+  // TypeScript there), which leaves wasm CNN training steps at about 0.7x PyTorch's.
   const wide = fast === null && stride === 1 && convolutionSettings.wideStride1;
   if (wide) {
     conv2dWide(geometry, batch, outChannels, x.data, weight.data, bias?.data ?? null, out);

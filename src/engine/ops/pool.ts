@@ -9,7 +9,7 @@ import { poolingBackend, resamplingBackend } from './extensions.js';
 /**
  * Max pooling over kernel x kernel windows taken every `stride` pixels without padding: output
  * [N, C, floor((H - kernel) / stride) + 1, likewise W]. The gradient goes to the first maximum of
- * each window (row-major order).
+ * each window (row-major order). A NaN counts as larger than every number, so it passes on.
  */
 export function maxPool2d(x: Tensor, kernel: number, stride = kernel): Tensor {
   checkRank('maxPool2d', 'input', x, 4);
@@ -53,15 +53,19 @@ export function maxPool2d(x: Tensor, kernel: number, stride = kernel): Tensor {
 
 /**
  * Order-preserving integer keys of float32 values: key(a) > key(b) exactly when a > b, with
- * -0 and +0 equal (NaN is not supported). Comparing keys and selecting with masks keeps the
- * pooling loops free of branches, which on random data mispredict about every other time.
+ * -0 and +0 equal, and every NaN (of either sign bit) above +Infinity, so that a NaN in a window
+ * wins and reaches the loss, as in PyTorch, instead of vanishing. Comparing keys and selecting
+ * with masks keeps the pooling loops free of branches, which on random data mispredict about
+ * every other time.
  */
 function sortableKeys(xv: Float32Array, keys: Int32Array): void {
   const bits = new Int32Array(xv.buffer, xv.byteOffset, xv.length);
   for (let i = 0; i < keys.length; i++) {
-    const b = bits[i];
-    const sign = b >> 31;
-    keys[i] = ((b & 0x7fffffff) ^ sign) - sign;
+    const magnitude = bits[i] & 0x7fffffff;
+    // All ones for a NaN (magnitude above that of Infinity), whose sign is then ignored.
+    const nan = (0x7f800000 - magnitude) >> 31;
+    const sign = (bits[i] >> 31) & ~nan;
+    keys[i] = (magnitude ^ sign) - sign;
   }
 }
 
