@@ -2,7 +2,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { GenerationStopped, loadOrGenerateAsync } from '../data/datasets.js';
-import { loadSource } from '../data/sources.js';
 import { activeBackend } from '../engine/kernels/index.js';
 import {
   QUICK_DEFAULTS, prepareQuick, runQuick, type QuickTaskSettings,
@@ -11,8 +10,8 @@ import {
   readResults, writeResults, type ResultsFile, type RunInfo, type TestRecord,
 } from '../experiments/results.js';
 import {
-  MAX_BANDWIDTH, checkPoint, defaultCacheFolder, defaultOutFolder, loadSpheres, machineFacts,
-  runPoint, scoreModel, type DataOptions, type ExperimentHooks,
+  MAX_BANDWIDTH, checkPoint, datasetRequest, defaultCacheFolder, defaultOutFolder, loadSpheres,
+  machineFacts, runPoint, scoreModel, type DataOptions, type ExperimentHooks,
 } from '../experiments/runner.js';
 import { prepareSweep, runSweep } from '../experiments/sweep.js';
 import { findModel, modelEntries, modelNames } from '../nn/models/registry.js';
@@ -600,15 +599,11 @@ const data: Command = {
     const seed = integerOption(values, 'seed', 1, 0, 2 ** 32 - 1);
     const options = dataOptions(values, [task]);
     const bar = new ProgressBar();
-    const source = loadSource(options.source, options.sourceFolder);
-    const common = { source, split, count, bandwidth, rotated: values.rotated === true, seed };
+    const request = datasetRequest(task, split, count, bandwidth, values.rotated === true, seed,
+      options);
     const onProgress = (done: number, total: number): void => bar.update({
       label: `generate ${split} spheres`, done, total, unit: 'spheres',
     });
-    const request = task === 'classification' ? { task, ...common } : {
-      task, ...common, itemsPerSphere: options.itemsPerSphere, canvasSize: options.canvasSize,
-      threshold: options.threshold,
-    };
     const stop = new StopSignal(() => bar.message(
       'equisphere: stopping the generation (Ctrl-C again to quit at once)')).install();
     let set;

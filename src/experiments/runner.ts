@@ -2,7 +2,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { GenerationStopped, loadOrGenerateAsync } from '../data/datasets.js';
+import {
+  GenerationStopped, loadOrGenerateAsync, type DatasetRequest,
+} from '../data/datasets.js';
 import { loadSource, sourceFingerprint } from '../data/sources.js';
 import { findModel, type ModelEntry } from '../nn/models/registry.js';
 import type { Module } from '../nn/module.js';
@@ -231,21 +233,30 @@ function usableCheckpoint(checkpointPath: string, identity: unknown, settings: T
   return checkpoint;
 }
 
+/**
+ * The request for one generated set: `count` spheres of `split` at `bandwidth`, rotated or not,
+ * from `seed`, with the source, segmentation layout and cache settings of `data`.
+ */
+export function datasetRequest(task: Task, split: 'train' | 'test', count: number,
+  bandwidth: number, rotated: boolean, seed: number, data: DataOptions): DatasetRequest {
+  const source = loadSource(data.source, data.sourceFolder);
+  const common = { source, split, count, bandwidth, rotated, seed };
+  return task === 'classification' ? { task, ...common } : {
+    task, ...common, itemsPerSphere: data.itemsPerSphere, canvasSize: data.canvasSize,
+    threshold: data.threshold,
+  };
+}
+
 /** A generated (or cached) set as trainer input, with a description for run identities. */
 export async function loadSpheres(task: Task, split: 'train' | 'test', count: number,
   bandwidth: number, rotated: boolean, seed: number, data: DataOptions,
   hooks: ExperimentHooks = {}):
   Promise<{ data: SphereData; description: Record<string, unknown>; folder: string }> {
-  const source = loadSource(data.source, data.sourceFolder);
   const label = `generate ${count} ${rotated ? 'rotated' : 'unrotated'} ${split} spheres `
     + `(${task}, b=${bandwidth})`;
   const onProgress = (done: number, total: number): void =>
     hooks.onProgress?.({ label, done, total, unit: 'spheres' });
-  const common = { source, split, count, bandwidth, rotated, seed };
-  const request = task === 'classification' ? { task, ...common } : {
-    task, ...common, itemsPerSphere: data.itemsPerSphere, canvasSize: data.canvasSize,
-    threshold: data.threshold,
-  };
+  const request = datasetRequest(task, split, count, bandwidth, rotated, seed, data);
   let set;
   try {
     set = await loadOrGenerateAsync(data.cacheFolder, request,
@@ -258,7 +269,7 @@ export async function loadSpheres(task: Task, split: 'train' | 'test', count: nu
   return {
     data: { images: set.images, targets, count: set.count, bandwidth: set.bandwidth },
     description: {
-      source: data.source, fingerprint: sourceFingerprint(source), count, rotated, seed,
+      source: data.source, fingerprint: sourceFingerprint(request.source), count, rotated, seed,
       items: task === 'segmentation' ? data.itemsPerSphere : 1,
       ...(task === 'segmentation' && data.canvasSize !== undefined
         ? { canvas: data.canvasSize } : {}),
