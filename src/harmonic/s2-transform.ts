@@ -1,12 +1,11 @@
 import { gemm } from '../engine/kernels/index.js';
 import type { FloatArray } from '../engine/kernels/index.js';
+import { workArrayLike } from '../engine/work-arrays.js';
 import { checkBandwidths, checkLength, checkSpectrum } from './checks.js';
 import { allocateLike, s2CoefficientCount, s2CoefficientIndex, zeroSpectrum } from './indexing.js';
 import type { Spectrum } from './indexing.js';
 import { foldRows, unfoldRows } from './fold.js';
-import {
-  dftMatrices, product, ringWeights, s2Blocks, signalsPerChunk, workspace,
-} from './tables.js';
+import { dftMatrices, product, ringWeights, s2Blocks, signalsPerChunk } from './tables.js';
 
 export type { Spectrum } from './indexing.js';
 
@@ -105,12 +104,12 @@ function s2Analysis<T extends FloatArray>(
   const blocks = s2Blocks(b, x);
   const dft = dftMatrices(b, L, x);
   const chunk = signalsPerChunk(S, nb * nb);
-  const even = workspace(x, 's2-a', chunk * nb * (b + 1));
-  const odd = workspace(x, 's2-b', chunk * nb * (b - 1));
-  const re = workspace(x, 's2-c', chunk * nb * L);
-  const im = workspace(x, 's2-d', chunk * nb * L);
-  const rings = workspace(x, 's2-e', L * nb * 2 * chunk);
-  const orders = workspace(x, 's2-f', L * 2 * chunk);
+  const even = workArrayLike(x, 's2-a', chunk * nb * (b + 1));
+  const odd = workArrayLike(x, 's2-b', chunk * nb * (b - 1));
+  const re = workArrayLike(x, 's2-c', chunk * nb * L);
+  const im = workArrayLike(x, 's2-d', chunk * nb * L);
+  const rings = workArrayLike(x, 's2-e', L * nb * 2 * chunk);
+  const orders = workArrayLike(x, 's2-f', L * 2 * chunk);
 
   for (let s0 = 0; s0 < S; s0 += chunk) {
     const sc = Math.min(chunk, S - s0);
@@ -206,12 +205,12 @@ function s2Synthesis<T extends FloatArray>(
   const blocks = s2Blocks(b, like);
   const dft = dftMatrices(b, L, like);
   const chunk = signalsPerChunk(S, nb * nb);
-  const folded = workspace(like, 's2-f', L * 2 * chunk);
-  const rings = workspace(like, 's2-e', L * nb * 2 * chunk);
-  const re = workspace(like, 's2-c', chunk * nb * L);
-  const im = workspace(like, 's2-d', chunk * nb * L);
-  const cosSums = workspace(like, 's2-a', chunk * nb * (b + 1));
-  const sinSums = workspace(like, 's2-b', chunk * nb * (b - 1));
+  const folded = workArrayLike(like, 's2-f', L * 2 * chunk);
+  const rings = workArrayLike(like, 's2-e', L * nb * 2 * chunk);
+  const re = workArrayLike(like, 's2-c', chunk * nb * L);
+  const im = workArrayLike(like, 's2-d', chunk * nb * L);
+  const cosSums = workArrayLike(like, 's2-a', chunk * nb * (b + 1));
+  const sinSums = workArrayLike(like, 's2-b', chunk * nb * (b - 1));
 
   for (let s0 = 0; s0 < S; s0 += chunk) {
     const sc = Math.min(chunk, S - s0);

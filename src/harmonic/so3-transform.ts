@@ -2,6 +2,7 @@ import { activeBackend } from '../engine/kernels/index.js';
 import type { FloatArray } from '../engine/kernels/index.js';
 import { groupedGemmTable } from '../engine/kernels/native.js';
 import type { GemmProduct, NativeBackend } from '../engine/kernels/native.js';
+import { workArrayLike } from '../engine/work-arrays.js';
 import { checkBandwidths, checkLength, checkSpectrum } from './checks.js';
 import {
   allocateLike, so3CoefficientCount, so3CoefficientIndex,
@@ -11,7 +12,7 @@ import { foldBlocks, unfoldBlocks } from './fold.js';
 import type { FoldedBlocks } from './fold.js';
 import {
   batchedGemm, dftMatrices, nativeLoops, product as matmul, ringWeights, signalsPerChunk,
-  so3Blocks, so3PairCount, so3PairPosition, workspace,
+  so3Blocks, so3PairCount, so3PairPosition,
 } from './tables.js';
 import type { WignerBlocks } from './tables.js';
 
@@ -237,22 +238,22 @@ function so3Analysis<T extends FloatArray>(
   const e = b + 1;
   const o = b - 1;
   const folded = {
-    evenEven: workspace(x, 'so3-a', chunk * nb * e * e),
-    evenOdd: workspace(x, 'so3-b', chunk * nb * e * o),
-    oddEven: workspace(x, 'so3-c', chunk * nb * o * e),
-    oddOdd: workspace(x, 'so3-d', chunk * nb * o * o),
+    evenEven: workArrayLike(x, 'so3-a', chunk * nb * e * e),
+    evenOdd: workArrayLike(x, 'so3-b', chunk * nb * e * o),
+    oddEven: workArrayLike(x, 'so3-c', chunk * nb * o * e),
+    oddOdd: workArrayLike(x, 'so3-d', chunk * nb * o * o),
   };
-  const evenRe = workspace(x, 'so3-e', chunk * nb * e * L);
-  const evenIm = workspace(x, 'so3-f', chunk * nb * e * L);
-  const oddRe = workspace(x, 'so3-g', chunk * nb * o * L);
-  const oddIm = workspace(x, 'so3-h', chunk * nb * o * L);
-  const cosRe = workspace(x, 'so3-i', chunk * nb * L * L);
-  const cosIm = workspace(x, 'so3-j', chunk * nb * L * L);
-  const sinRe = workspace(x, 'so3-k', chunk * nb * L * L);
-  const sinIm = workspace(x, 'so3-l', chunk * nb * L * L);
-  const pairs = workspace(x, 'so3-p', so3PairCount(L) * pairStride(nb, chunk));
+  const evenRe = workArrayLike(x, 'so3-e', chunk * nb * e * L);
+  const evenIm = workArrayLike(x, 'so3-f', chunk * nb * e * L);
+  const oddRe = workArrayLike(x, 'so3-g', chunk * nb * o * L);
+  const oddIm = workArrayLike(x, 'so3-h', chunk * nb * o * L);
+  const cosRe = workArrayLike(x, 'so3-i', chunk * nb * L * L);
+  const cosIm = workArrayLike(x, 'so3-j', chunk * nb * L * L);
+  const sinRe = workArrayLike(x, 'so3-k', chunk * nb * L * L);
+  const sinIm = workArrayLike(x, 'so3-l', chunk * nb * L * L);
+  const pairs = workArrayLike(x, 'so3-p', so3PairCount(L) * pairStride(nb, chunk));
   const positions = pairPositions(L);
-  const product = workspace(x, 'so3-q', groupBase(L, L) * 2 * chunk);
+  const product = workArrayLike(x, 'so3-q', groupBase(L, L) * 2 * chunk);
   const loops = nativeLoops(x);
 
   for (let s0 = 0; s0 < S; s0 += chunk) {
@@ -436,24 +437,24 @@ function so3Synthesis<T extends FloatArray>(
   const e = b + 1;
   const o = b - 1;
   const even = {
-    cos: workspace(like, 'so3-a', chunk * nb * e * e),
-    sin: workspace(like, 'so3-b', chunk * nb * e * o),
+    cos: workArrayLike(like, 'so3-a', chunk * nb * e * e),
+    sin: workArrayLike(like, 'so3-b', chunk * nb * e * o),
   };
   const odd = {
-    cos: workspace(like, 'so3-c', chunk * nb * o * e),
-    sin: workspace(like, 'so3-d', chunk * nb * o * o),
+    cos: workArrayLike(like, 'so3-c', chunk * nb * o * e),
+    sin: workArrayLike(like, 'so3-d', chunk * nb * o * o),
   };
-  const evenRe = workspace(like, 'so3-e', chunk * nb * e * L);
-  const evenIm = workspace(like, 'so3-f', chunk * nb * e * L);
-  const oddRe = workspace(like, 'so3-g', chunk * nb * o * L);
-  const oddIm = workspace(like, 'so3-h', chunk * nb * o * L);
-  const sumRe = workspace(like, 'so3-i', chunk * nb * L * L);
-  const sumIm = workspace(like, 'so3-j', chunk * nb * L * L);
-  const diffIm = workspace(like, 'so3-k', chunk * nb * L * L);
-  const diffRe = workspace(like, 'so3-l', chunk * nb * L * L);
-  const pairs = workspace(like, 'so3-p', so3PairCount(L) * pairStride(nb, chunk));
+  const evenRe = workArrayLike(like, 'so3-e', chunk * nb * e * L);
+  const evenIm = workArrayLike(like, 'so3-f', chunk * nb * e * L);
+  const oddRe = workArrayLike(like, 'so3-g', chunk * nb * o * L);
+  const oddIm = workArrayLike(like, 'so3-h', chunk * nb * o * L);
+  const sumRe = workArrayLike(like, 'so3-i', chunk * nb * L * L);
+  const sumIm = workArrayLike(like, 'so3-j', chunk * nb * L * L);
+  const diffIm = workArrayLike(like, 'so3-k', chunk * nb * L * L);
+  const diffRe = workArrayLike(like, 'so3-l', chunk * nb * L * L);
+  const pairs = workArrayLike(like, 'so3-p', so3PairCount(L) * pairStride(nb, chunk));
   const positions = pairPositions(L);
-  const folded = workspace(like, 'so3-q', groupBase(L, L) * 2 * chunk);
+  const folded = workArrayLike(like, 'so3-q', groupBase(L, L) * 2 * chunk);
   const loops = nativeLoops(like);
 
   for (let s0 = 0; s0 < S; s0 += chunk) {

@@ -1,6 +1,7 @@
 import { activeBackend, gemm } from '../engine/kernels/index.js';
 import type { FloatArray, KernelBackend } from '../engine/kernels/index.js';
 import type { HarmonicLoops, NativeBackend } from '../engine/kernels/native.js';
+import { clearWorkArrays } from '../engine/work-arrays.js';
 import { betaQuadratureWeights, gridBetas } from '../sphere/grid.js';
 import { LruCache } from './cache.js';
 import { betaTrig, clearSoftWignerTables, recurseWignerPair } from './wigner.js';
@@ -200,31 +201,6 @@ export function setChunkElements(values: number): number {
   return previous;
 }
 
-const scratch32 = new Map<string, Float32Array>();
-const scratch64 = new Map<string, Float64Array>();
-
-/**
- * A reusable work array of at least `length` values of the precision of `like`, one per `slot`.
- * Contents are arbitrary: callers overwrite what they read. Transforms run synchronously and never
- * nest, so one array per slot suffices; the arrays grow to the largest size used and stay.
- */
-export function workspace<T extends FloatArray>(like: T, slot: string, length: number): T {
-  if (like instanceof Float32Array) {
-    let array = scratch32.get(slot);
-    if (array === undefined || array.length < length) {
-      array = new Float32Array(length);
-      scratch32.set(slot, array);
-    }
-    return array as T;
-  }
-  let array = scratch64.get(slot);
-  if (array === undefined || array.length < length) {
-    array = new Float64Array(length);
-    scratch64.set(slot, array);
-  }
-  return array as T;
-}
-
 let nativeLoopsEnabled = true;
 
 /**
@@ -308,13 +284,13 @@ function zeroRows(c: FloatArray, offset: number, m: number, n: number, ldc: numb
 
 /**
  * Frees every cached table (Wigner blocks, DFT matrices, weights, softWignerTable) and the work
- * arrays of the transforms; they are rebuilt on the next use.
+ * arrays (engine/work-arrays.ts, those of the transforms among them); they are rebuilt on the
+ * next use.
  */
 export function clearHarmonicCaches(): void {
   blockCache.clear();
   dftCache.clear();
   weightCache.clear();
-  scratch32.clear();
-  scratch64.clear();
+  clearWorkArrays();
   clearSoftWignerTables();
 }

@@ -1,11 +1,12 @@
 import { gemm } from '../kernels/index.js';
 import { result, type Tensor } from '../tensor.js';
+import { workArray32 } from '../work-arrays.js';
 import { check, checkRank, giveGrad } from './check.js';
 import { convolutionBackend, patchBackend } from './extensions.js';
 import { col2im, im2col, type PatchGeometry } from './im2col.js';
 import {
   addArrangedKernel, arrangeGatherKernel, arrangeKernel, correlate, correlateAdjoint,
-  correlateGather, correlateWeightGrad, rowBlock, scratch, SCRATCH_FREE, shiftPlanes,
+  correlateGather, correlateWeightGrad, rowBlock, shiftPlanes,
   wideConvSettings, type WideGeometry,
 } from './wide-conv.js';
 
@@ -22,8 +23,8 @@ import {
  * Stride-1 convolutions (both kinds, any padding) on backends without convolution kernels skip
  * im2col altogether: each is one valid correlation C (wide-conv.ts) whose forward, adjoint and
  * kernel gradient give the six products (conv2d: y = C x, dx = C^T dy; convTranspose2d:
- * y = C^T x, dx = C dy). The columns and wide buffers are module-level scratch reused from
- * call to call (allocating them afresh costs page faults every step).
+ * y = C^T x, dx = C dy). The columns and wide buffers are work arrays (../work-arrays.ts)
+ * reused from call to call (allocating them afresh costs page faults every step).
  */
 export const convolutionSettings = {
   /** Largest columns matrix built at once, in floats (16 MiB); at least one sample is taken. */
@@ -32,11 +33,11 @@ export const convolutionSettings = {
   wideStride1: true,
 };
 
-/** Scratch slots of this file (wide-conv.ts uses those below SCRATCH_FREE). */
-const SLOT_SHIFT = SCRATCH_FREE;
-const SLOT_PADDED = SCRATCH_FREE + 1;
-const SLOT_COLUMNS = SCRATCH_FREE + 2;
-const SLOT_GROUP = SCRATCH_FREE + 3;
+/** Work-array slots of this file (engine/work-arrays.ts); they live inside one call only. */
+const SLOT_SHIFT = 'conv.shift';
+const SLOT_PADDED = 'conv.padded';
+const SLOT_COLUMNS = 'conv.columns';
+const SLOT_GROUP = 'conv.group';
 
 function groupSize(perSample: number, batch: number): number {
   const budget = convolutionSettings.columnBudget;
@@ -154,8 +155,8 @@ function groupPlan(geometry: PatchGeometry, batch: number, channels: number): Gr
   const plane = geometry.outHeight * geometry.outWidth;
   const imagePlane = geometry.channels * geometry.height * geometry.width;
   const group = groupSize(rows * plane, batch);
-  const cols = scratch(SLOT_COLUMNS, rows * group * plane);
-  const wide = group > 1 ? scratch(SLOT_GROUP, channels * group * plane) : null;
+  const cols = workArray32(SLOT_COLUMNS, rows * group * plane);
+  const wide = group > 1 ? workArray32(SLOT_GROUP, channels * group * plane) : null;
   return { rows, plane, imagePlane, group, cols, wide };
 }
 
@@ -266,7 +267,7 @@ function paddedSample(src: Float32Array, n: number, channels: number, height: nu
   if (padding === 0) return [src, n * channels * height * width];
   const paddedHeight = height + 2 * padding;
   const paddedWidth = width + 2 * padding;
-  const dst = scratch(SLOT_SHIFT, channels * paddedHeight * paddedWidth);
+  const dst = workArray32(SLOT_SHIFT, channels * paddedHeight * paddedWidth);
   shiftPlanes(src, n * channels * height * width, channels, height, width, padding, padding,
     dst, 0, paddedHeight, paddedWidth);
   return [dst, 0];
@@ -311,7 +312,7 @@ function correlateAdjointBatch(g: WideGeometry, batch: number, grad: Float32Arra
       correlateAdjoint(g, kernel, bias, grad, n * outPlane, dst, n * dstPlane);
       continue;
     }
-    const padded = scratch(SLOT_PADDED, g.channels * g.height * g.width);
+    const padded = workArray32(SLOT_PADDED, g.channels * g.height * g.width);
     correlateAdjoint(g, kernel, bias, grad, n * outPlane, padded, 0);
     shiftPlanes(padded, 0, g.channels, g.height, g.width, -padding, -padding, dst,
       n * dstPlane, height, width);

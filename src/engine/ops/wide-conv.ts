@@ -1,4 +1,5 @@
 import { gemm } from '../kernels/index.js';
+import { workArray32 } from '../work-arrays.js';
 import { patchBackend } from './extensions.js';
 
 /**
@@ -40,22 +41,9 @@ export const wideConvSettings = {
   gatherMinChannels: 4,
 };
 
-/** Reused scratch arrays, one per slot, grown on demand; contents live inside one call only. */
-const scratchSlots: Float32Array[] = [];
-
-/** A scratch array of at least `length` floats (contents undefined). */
-export function scratch(slot: number, length: number): Float32Array {
-  const have = scratchSlots[slot];
-  if (have !== undefined && have.length >= length) return have;
-  const fresh = new Float32Array(length);
-  scratchSlots[slot] = fresh;
-  return fresh;
-}
-
-/** Scratch slots used here (conv.ts uses slots from SCRATCH_FREE on). */
-const SLOT_UNFOLD = 0;
-const SLOT_WIDE = 1;
-export const SCRATCH_FREE = 2;
+/** Work-array slots used here (engine/work-arrays.ts); they live inside one call only. */
+const SLOT_UNFOLD = 'conv.unfold';
+const SLOT_WIDE = 'conv.wide';
 
 /**
  * Shape of one correlation: input [channels, height, width] (already padded), kernel
@@ -181,7 +169,7 @@ function unfolded(g: WideGeometry, block: number, src: Float32Array,
   const length = unfoldLength(g, block);
   const sizes = { rows, length, outHeight, outWidth, wideColumns: outHeight * g.width };
   if (g.kernelWidth === 1 && block === 1) return { u: src, uOffset: srcOffset, ...sizes };
-  const u = scratch(SLOT_UNFOLD, rows * length);
+  const u = workArray32(SLOT_UNFOLD, rows * length);
   unfoldWide(g, block, src, srcOffset, u, length);
   return { u, uOffset: 0, ...sizes };
 }
@@ -201,7 +189,7 @@ export function correlate(g: WideGeometry, block: number, kernel: Float32Array,
   // A one-column kernel has no garbage columns (Wo = W): the products go straight to dst.
   // Either way the products accumulate onto the bias.
   const direct = kw === 1;
-  const wide = direct ? dst : scratch(SLOT_WIDE, outChannels * wideColumns);
+  const wide = direct ? dst : workArray32(SLOT_WIDE, outChannels * wideColumns);
   const wideOffset = direct ? dstOffset : 0;
   fillChannels(wide, wideOffset, bias, outChannels, wideColumns);
   for (let j = 0; j < kh / block; j++) {
@@ -227,7 +215,7 @@ export function correlateWeightGrad(g: WideGeometry, block: number, src: Float32
   let wide = grad;
   let wideOffset = gradOffset;
   if (kw > 1) {
-    wide = scratch(SLOT_WIDE, outChannels * wideColumns);
+    wide = workArray32(SLOT_WIDE, outChannels * wideColumns);
     wideOffset = 0;
     expandWide(grad, gradOffset, outChannels, outHeight, outWidth, width, wide);
   }
@@ -279,11 +267,11 @@ export function correlateAdjoint(g: WideGeometry, kernel: Float32Array,
   const columns = outHeight * width;
   const plane = height * width;
   const rows = channels * kw;
-  const wide = scratch(SLOT_WIDE, outChannels * columns);
+  const wide = workArray32(SLOT_WIDE, outChannels * columns);
   expandWide(grad, gradOffset, outChannels, outHeight, outWidth, width, wide);
 
   // The first product overwrites columns [0, Ho W) of D; the rest of each row starts at zero.
-  const d = scratch(SLOT_UNFOLD, rows * plane);
+  const d = workArray32(SLOT_UNFOLD, rows * plane);
   for (let r = 0; r < rows; r++) d.fill(0, r * plane + columns, (r + 1) * plane);
   for (let ky = 0; ky < kh; ky++) {
     gemm(true, false, rows, columns, outChannels, 1, kernel, ky * outChannels * rows, rows,
@@ -412,14 +400,14 @@ export function correlateGather(g: WideGeometry, kernel: Float32Array,
   const outHeight = height - kh + 1;
   const columns = outHeight * width;
   const rows = outChannels * kw;
-  const v = scratch(SLOT_UNFOLD, rows * columns);
+  const v = workArray32(SLOT_UNFOLD, rows * columns);
   for (let ky = 0; ky < kh; ky++) {
     gemm(false, false, rows, columns, channels, 1, kernel, ky * rows * channels, channels,
       src, srcOffset + ky * width, height * width, ky === 0 ? 0 : 1, v, 0, columns);
   }
 
   const slack = kw - 1;
-  const wide = scratch(SLOT_WIDE, slack + outChannels * columns);
+  const wide = workArray32(SLOT_WIDE, slack + outChannels * columns);
   wide.fill(0, 0, slack);
   fillChannels(wide, slack, bias, outChannels, columns);
   const fast = patchBackend();

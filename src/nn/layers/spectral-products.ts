@@ -8,6 +8,7 @@
  */
 
 import { gemm } from '../../engine/kernels/index.js';
+import { workArray32 } from '../../engine/work-arrays.js';
 import { so3CoefficientCount } from '../../harmonic/indexing.js';
 import { PlanarComplex } from './kernel-grids.js';
 
@@ -231,23 +232,21 @@ export function biasGradientFromSpectrum(
 
 /**
  * Reusable scratch buffers of a layer, for arrays that live only inside one forward or one
- * backward call (never for anything a backward pass reads later).
+ * backward call (never for anything a backward pass reads later): named views of the engine's
+ * work arrays (engine/work-arrays.ts) cut to the size asked for.
  */
 export class Workspace {
-  private readonly buffers = new Map<string, Float32Array>();
+  /** `prefix` keeps this workspace's slots apart from other users of the engine's work arrays. */
+  constructor(private readonly prefix: string) {}
 
   /** A planar complex buffer of `size` values per plane; contents are unspecified. */
   complex(name: string, size: number): PlanarComplex {
     return { re: this.real(`${name}.re`, size), im: this.real(`${name}.im`, size) };
   }
 
-  /** A real buffer of `size` values; contents are unspecified. */
+  /** A real buffer of exactly `size` values; contents are unspecified. */
   real(name: string, size: number): Float32Array {
-    let buffer = this.buffers.get(name);
-    if (buffer === undefined || buffer.length < size) {
-      buffer = new Float32Array(size);
-      this.buffers.set(name, buffer);
-    }
+    const buffer = workArray32(this.prefix + name, size);
     return buffer.length === size ? buffer : buffer.subarray(0, size);
   }
 }
@@ -257,4 +256,4 @@ export class Workspace {
  * forward or backward call, so the layers can share them: memory then holds one set of scratch
  * buffers of the largest layer instead of one set per layer.
  */
-export const layerWorkspace = new Workspace();
+export const layerWorkspace = new Workspace('layer.');
