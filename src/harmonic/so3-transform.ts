@@ -204,6 +204,36 @@ function groupBase(L: number, l0: number): number {
 }
 
 /**
+ * The work arrays of one chunk of `chunk` signals of an SO(3) transform at bandwidth b and
+ * degrees l < L, the same slots for analysis and synthesis: the grid folded in alpha and gamma
+ * (`folded`, 2b rings each); the gamma-even and gamma-odd parts after the products over gamma
+ * (`evenRe` ... `oddIm`, L orders); the four [ring][m][n] arrays of the alpha step (`orders`);
+ * the values regrouped by (m, n) pairs (`pairs`) and the per-group Wigner products (`groups`).
+ */
+function so3WorkArrays<T extends FloatArray>(like: T, b: number, L: number, chunk: number) {
+  const nb = 2 * b;
+  const e = b + 1;
+  const o = b - 1;
+  const slot = (name: string, length: number): T => workArrayLike(like, `so3-${name}`, length);
+  const folded: FoldedBlocks<T> = {
+    evenEven: slot('a', chunk * nb * e * e),
+    evenOdd: slot('b', chunk * nb * e * o),
+    oddEven: slot('c', chunk * nb * o * e),
+    oddOdd: slot('d', chunk * nb * o * o),
+  };
+  return {
+    folded,
+    evenRe: slot('e', chunk * nb * e * L),
+    evenIm: slot('f', chunk * nb * e * L),
+    oddRe: slot('g', chunk * nb * o * L),
+    oddIm: slot('h', chunk * nb * o * L),
+    orders: ['i', 'j', 'k', 'l'].map((name) => slot(name, chunk * nb * L * L)),
+    pairs: slot('p', so3PairCount(L) * pairStride(nb, chunk)),
+    groups: slot('q', groupBase(L, L) * 2 * chunk),
+  };
+}
+
+/**
  * Distance between the [j][part][s] blocks of consecutive pairs in the pair work array: 2b 2sc
  * values plus one 64-byte line, so that the blocks do not all start at the same offset modulo
  * 4 kB (which makes the regrouping loops thrash the caches when 2b 2sc is a power of two).
@@ -237,23 +267,10 @@ function so3Analysis<T extends FloatArray>(
   const chunk = signalsPerChunk(S, nb * nb * nb);
   const e = b + 1;
   const o = b - 1;
-  const folded = {
-    evenEven: workArrayLike(x, 'so3-a', chunk * nb * e * e),
-    evenOdd: workArrayLike(x, 'so3-b', chunk * nb * e * o),
-    oddEven: workArrayLike(x, 'so3-c', chunk * nb * o * e),
-    oddOdd: workArrayLike(x, 'so3-d', chunk * nb * o * o),
-  };
-  const evenRe = workArrayLike(x, 'so3-e', chunk * nb * e * L);
-  const evenIm = workArrayLike(x, 'so3-f', chunk * nb * e * L);
-  const oddRe = workArrayLike(x, 'so3-g', chunk * nb * o * L);
-  const oddIm = workArrayLike(x, 'so3-h', chunk * nb * o * L);
-  const cosRe = workArrayLike(x, 'so3-i', chunk * nb * L * L);
-  const cosIm = workArrayLike(x, 'so3-j', chunk * nb * L * L);
-  const sinRe = workArrayLike(x, 'so3-k', chunk * nb * L * L);
-  const sinIm = workArrayLike(x, 'so3-l', chunk * nb * L * L);
-  const pairs = workArrayLike(x, 'so3-p', so3PairCount(L) * pairStride(nb, chunk));
+  const work = so3WorkArrays(x, b, L, chunk);
+  const { folded, evenRe, evenIm, oddRe, oddIm, pairs, groups: product } = work;
+  const [cosRe, cosIm, sinRe, sinIm] = work.orders;
   const positions = pairPositions(L);
-  const product = workArrayLike(x, 'so3-q', groupBase(L, L) * 2 * chunk);
   const loops = nativeLoops(x);
 
   for (let s0 = 0; s0 < S; s0 += chunk) {
@@ -436,25 +453,12 @@ function so3Synthesis<T extends FloatArray>(
   const chunk = signalsPerChunk(S, nb * nb * nb);
   const e = b + 1;
   const o = b - 1;
-  const even = {
-    cos: workArrayLike(like, 'so3-a', chunk * nb * e * e),
-    sin: workArrayLike(like, 'so3-b', chunk * nb * e * o),
-  };
-  const odd = {
-    cos: workArrayLike(like, 'so3-c', chunk * nb * o * e),
-    sin: workArrayLike(like, 'so3-d', chunk * nb * o * o),
-  };
-  const evenRe = workArrayLike(like, 'so3-e', chunk * nb * e * L);
-  const evenIm = workArrayLike(like, 'so3-f', chunk * nb * e * L);
-  const oddRe = workArrayLike(like, 'so3-g', chunk * nb * o * L);
-  const oddIm = workArrayLike(like, 'so3-h', chunk * nb * o * L);
-  const sumRe = workArrayLike(like, 'so3-i', chunk * nb * L * L);
-  const sumIm = workArrayLike(like, 'so3-j', chunk * nb * L * L);
-  const diffIm = workArrayLike(like, 'so3-k', chunk * nb * L * L);
-  const diffRe = workArrayLike(like, 'so3-l', chunk * nb * L * L);
-  const pairs = workArrayLike(like, 'so3-p', so3PairCount(L) * pairStride(nb, chunk));
+  const work = so3WorkArrays(like, b, L, chunk);
+  const { evenRe, evenIm, oddRe, oddIm, pairs, groups: folded } = work;
+  const even = { cos: work.folded.evenEven, sin: work.folded.evenOdd };
+  const odd = { cos: work.folded.oddEven, sin: work.folded.oddOdd };
+  const [sumRe, sumIm, diffIm, diffRe] = work.orders;
   const positions = pairPositions(L);
-  const folded = workArrayLike(like, 'so3-q', groupBase(L, L) * 2 * chunk);
   const loops = nativeLoops(like);
 
   for (let s0 = 0; s0 < S; s0 += chunk) {
